@@ -1,0 +1,512 @@
+package holders
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Store keeps holders in HoldersTable; see infra/holders.md for the items.
+// Every rule about uniqueness and single use is a condition on a write.
+type Store struct {
+	db     *dynamodb.Client
+	table  string
+	docKey []byte
+	now    func() time.Time
+}
+
+// NewStore returns a Store on table. docKey keys the HMAC that indexes
+// document numbers, so that no number is ever part of a key.
+func NewStore(db *dynamodb.Client, table string, docKey []byte) *Store {
+	return &Store{db: db, table: table, docKey: docKey, now: func() time.Time { return time.Now().UTC() }}
+}
+
+const (
+	skProfile   = "PROFILE"
+	skLogin     = "LOGIN"
+	skDoc       = "DOC"
+	skAccount   = "ACCOUNT"
+	skDependant = "DEPENDANT#"
+	skLedger    = "LEDGER#"
+	skTopUp     = "TOPUP#"
+	skAccess    = "ACCESS#"
+)
+
+func holderPK(id string) string { return "HOLDER#" + id }
+func loginPK(sub string) string {
+	sum := sha256.Sum256([]byte(sub))
+	return "SUB#" + hex.EncodeToString(sum[:])
+}
+
+func (s *Store) docPK(docType, number string) string {
+	m := hmac.New(sha256.New, s.docKey)
+	m.Write([]byte(docType + ":" + number))
+	return "DOC#" + hex.EncodeToString(m.Sum(nil))
+}
+
+func key(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"pk": str(pk), "sk": str(sk)}
+}
+
+func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+// item marshals v and adds its keys.
+func item(pk, sk string, v any) (map[string]types.AttributeValue, error) {
+	m, err := attributevalue.MarshalMap(v)
+	if err != nil {
+		return nil, fmt.Errorf("marshal %s: %w", sk, err)
+	}
+	m["pk"], m["sk"] = str(pk), str(sk)
+	return m, nil
+}
+
+func putNew(table string, it map[string]types.AttributeValue) types.TransactWriteItem {
+	return types.TransactWriteItem{Put: &types.Put{
+		TableName: aws.String(table), Item: it,
+		ConditionExpression: aws.String("attribute_not_exists(pk)"),
+	}}
+}
+
+type loginItem struct {
+	HolderID string `dynamodbav:"holder_id"`
+}
+
+type linkItem struct {
+	HolderID     string `dynamodbav:"holder_id"`
+	Relationship string `dynamodbav:"relationship"`
+}
+
+// newHolderWrites are the puts that create h: profile, document index, account.
+func (s *Store) newHolderWrites(h Holder) ([]types.TransactWriteItem, error) {
+	profile, err := item(holderPK(h.ID), skProfile, h)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := item(s.docPK(h.DocumentType, h.DocumentNumber), skDoc, loginItem{HolderID: h.ID})
+	if err != nil {
+		return nil, err
+	}
+	acct, err := item(holderPK(h.ID), skAccount, Account{HolderID: h.ID, UpdatedAt: h.CreatedAt})
+	if err != nil {
+		return nil, err
+	}
+	return []types.TransactWriteItem{putNew(s.table, profile), putNew(s.table, doc), putNew(s.table, acct)}, nil
+}
+
+// Enroll creates the holder for login sub from e.
+func (s *Store) Enroll(ctx context.Context, sub string, e Enrollment) (Holder, error) {
+	h := Holder{ID: newID("hdr"), Name: e.Name, DocumentType: e.DocumentType, DocumentNumber: e.DocumentNumber,
+		DateOfBirth: e.DateOfBirth, Nationality: e.Nationality, Status: StatusActive, CreatedAt: s.now()}
+	login, err := item(loginPK(sub), skLogin, loginItem{HolderID: h.ID})
+	if err != nil {
+		return Holder{}, err
+	}
+	writes, err := s.newHolderWrites(h)
+	if err != nil {
+		return Holder{}, err
+	}
+	writes = append([]types.TransactWriteItem{putNew(s.table, login)}, writes...)
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
+	switch failed := cancelled(err); {
+	case failed == nil && err != nil:
+		return Holder{}, fmt.Errorf("enroll: %w", err)
+	case failed[0]:
+		return Holder{}, ErrAlreadyEnrolled
+	case failed[2]:
+		return Holder{}, ErrDocumentTaken
+	case err != nil:
+		return Holder{}, fmt.Errorf("enroll: %w", err)
+	}
+	return h, nil
+}
+
+// cancelled reports which items of a cancelled transaction failed their
+// condition; nil when err is not a cancellation.
+func cancelled(err error) map[int]bool {
+	var tce *types.TransactionCanceledException
+	if !errors.As(err, &tce) {
+		return nil
+	}
+	failed := map[int]bool{}
+	for i, r := range tce.CancellationReasons {
+		if aws.ToString(r.Code) == "ConditionalCheckFailed" {
+			failed[i] = true
+		}
+	}
+	return failed
+}
+
+// HolderIDForLogin finds the holder enrolled by login sub.
+func (s *Store) HolderIDForLogin(ctx context.Context, sub string) (string, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), Key: key(loginPK(sub), skLogin), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return "", fmt.Errorf("get login: %w", err)
+	}
+	if out.Item == nil {
+		return "", ErrNotEnrolled
+	}
+	var l loginItem
+	if err := attributevalue.UnmarshalMap(out.Item, &l); err != nil {
+		return "", fmt.Errorf("unmarshal login: %w", err)
+	}
+	return l.HolderID, nil
+}
+
+// Get reads a holder's profile.
+func (s *Store) Get(ctx context.Context, id string) (Holder, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), Key: key(holderPK(id), skProfile), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return Holder{}, fmt.Errorf("get holder: %w", err)
+	}
+	if out.Item == nil {
+		return Holder{}, ErrNotEnrolled
+	}
+	var h Holder
+	if err := attributevalue.UnmarshalMap(out.Item, &h); err != nil {
+		return Holder{}, fmt.Errorf("unmarshal holder: %w", err)
+	}
+	return h, nil
+}
+
+// AddDependant enrolls d under guardian, who must be active and have room.
+func (s *Store) AddDependant(ctx context.Context, guardian string, d DependantEnrollment) (Holder, error) {
+	h := Holder{ID: newID("hdr"), Name: d.Name, DocumentType: d.DocumentType, DocumentNumber: d.DocumentNumber,
+		DateOfBirth: d.DateOfBirth, Nationality: d.Nationality, Status: StatusActive, GuardianID: guardian,
+		Relationship: d.Relationship, CreatedAt: s.now()}
+	writes, err := s.newHolderWrites(h)
+	if err != nil {
+		return Holder{}, err
+	}
+	link, err := item(holderPK(guardian), skDependant+h.ID, linkItem{HolderID: h.ID, Relationship: d.Relationship})
+	if err != nil {
+		return Holder{}, err
+	}
+	room := types.TransactWriteItem{Update: &types.Update{
+		TableName:        aws.String(s.table),
+		Key:              key(holderPK(guardian), skProfile),
+		UpdateExpression: aws.String("SET dependant_count = if_not_exists(dependant_count, :zero) + :one"),
+		ConditionExpression: aws.String("attribute_exists(pk) AND #status = :active AND " +
+			"(attribute_not_exists(dependant_count) OR dependant_count < :max)"),
+		ExpressionAttributeNames: map[string]string{"#status": "status"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":zero": num(0), ":one": num(1), ":max": num(MaxDependants), ":active": str(StatusActive),
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}
+	writes = append([]types.TransactWriteItem{room, putNew(s.table, link)}, writes...)
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
+	if err == nil {
+		return h, nil
+	}
+	failed := cancelled(err)
+	switch {
+	case failed[0]:
+		var tce *types.TransactionCanceledException
+		errors.As(err, &tce)
+		var g Holder
+		if old := tce.CancellationReasons[0].Item; old != nil {
+			_ = attributevalue.UnmarshalMap(old, &g)
+		}
+		switch {
+		case g.ID == "":
+			return Holder{}, ErrNotEnrolled
+		case g.Status == StatusActive:
+			return Holder{}, ErrTooManyDependants
+		}
+		return Holder{}, ErrNotActive
+	case failed[3]:
+		return Holder{}, ErrDocumentTaken
+	}
+	return Holder{}, fmt.Errorf("add dependant: %w", err)
+}
+
+// Dependants lists guardian's dependants.
+func (s *Store) Dependants(ctx context.Context, guardian string) ([]Holder, error) {
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName:              aws.String(s.table),
+		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :dep)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(holderPK(guardian)), ":dep": str(skDependant),
+		},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("query dependants: %w", err)
+	}
+	holders := make([]Holder, 0, len(out.Items))
+	for _, it := range out.Items {
+		var l linkItem
+		if err := attributevalue.UnmarshalMap(it, &l); err != nil {
+			return nil, fmt.Errorf("unmarshal link: %w", err)
+		}
+		h, err := s.Get(ctx, l.HolderID)
+		if err != nil {
+			return nil, err
+		}
+		h.Relationship = l.Relationship
+		holders = append(holders, h)
+	}
+	return holders, nil
+}
+
+// Dependant reads one of guardian's dependants; ErrDependantNotFound for
+// anyone else's.
+func (s *Store) Dependant(ctx context.Context, guardian, id string) (Holder, error) {
+	out, err := s.db.TransactGetItems(ctx, &dynamodb.TransactGetItemsInput{TransactItems: []types.TransactGetItem{
+		{Get: &types.Get{TableName: aws.String(s.table), Key: key(holderPK(guardian), skDependant+id)}},
+		{Get: &types.Get{TableName: aws.String(s.table), Key: key(holderPK(id), skProfile)}},
+	}})
+	if err != nil {
+		return Holder{}, fmt.Errorf("get dependant: %w", err)
+	}
+	if out.Responses[0].Item == nil || out.Responses[1].Item == nil {
+		return Holder{}, ErrDependantNotFound
+	}
+	var l linkItem
+	var h Holder
+	if err := attributevalue.UnmarshalMap(out.Responses[0].Item, &l); err != nil {
+		return Holder{}, fmt.Errorf("unmarshal link: %w", err)
+	}
+	if err := attributevalue.UnmarshalMap(out.Responses[1].Item, &h); err != nil {
+		return Holder{}, fmt.Errorf("unmarshal holder: %w", err)
+	}
+	h.Relationship = l.Relationship
+	return h, nil
+}
+
+// DependantUpdate holds the fields a guardian may correct; nil leaves a
+// field as it is.
+type DependantUpdate struct {
+	Name         *string `json:"name"`
+	Relationship *string `json:"relationship"`
+}
+
+// UpdateDependant applies u to guardian's dependant id.
+func (s *Store) UpdateDependant(ctx context.Context, guardian, id string, u DependantUpdate) (Holder, error) {
+	linkCheck := aws.String("attribute_exists(pk)")
+	var writes []types.TransactWriteItem
+	if u.Relationship != nil {
+		writes = append(writes, types.TransactWriteItem{Update: &types.Update{
+			TableName: aws.String(s.table), Key: key(holderPK(guardian), skDependant+id),
+			UpdateExpression: aws.String("SET relationship = :r"), ConditionExpression: linkCheck,
+			ExpressionAttributeValues: map[string]types.AttributeValue{":r": str(*u.Relationship)},
+		}})
+	} else {
+		writes = append(writes, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+			TableName: aws.String(s.table), Key: key(holderPK(guardian), skDependant+id), ConditionExpression: linkCheck,
+		}})
+	}
+	if u.Name != nil {
+		writes = append(writes, types.TransactWriteItem{Update: &types.Update{
+			TableName: aws.String(s.table), Key: key(holderPK(id), skProfile),
+			UpdateExpression: aws.String("SET #name = :n"), ConditionExpression: linkCheck,
+			ExpressionAttributeNames:  map[string]string{"#name": "name"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":n": str(*u.Name)},
+		}})
+	}
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
+	if failed := cancelled(err); len(failed) > 0 {
+		return Holder{}, ErrDependantNotFound
+	} else if err != nil {
+		return Holder{}, fmt.Errorf("update dependant: %w", err)
+	}
+	return s.Dependant(ctx, guardian, id)
+}
+
+// Account reads a holder's account.
+func (s *Store) Account(ctx context.Context, id string) (Account, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), Key: key(holderPK(id), skAccount), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return Account{}, fmt.Errorf("get account: %w", err)
+	}
+	if out.Item == nil {
+		return Account{}, ErrNotEnrolled
+	}
+	var a Account
+	if err := attributevalue.UnmarshalMap(out.Item, &a); err != nil {
+		return Account{}, fmt.Errorf("unmarshal account: %w", err)
+	}
+	return a, nil
+}
+
+// TopUp adds amount to id's balance once per entryID: the account update,
+// the ledger entry and a marker keyed by entryID are one transaction, and the
+// marker's put is conditional, so a repeated entryID returns the first
+// result and never adds again. The balance update is conditional on the
+// version read, retried on contention.
+func (s *Store) TopUp(ctx context.Context, id, entryID string, amount int64) (Entry, error) {
+	for attempt := 0; ; attempt++ {
+		if prev, err := s.topUpDone(ctx, id, entryID); err != nil || prev != nil {
+			if prev != nil {
+				return *prev, nil
+			}
+			return Entry{}, err
+		}
+		acct, err := s.Account(ctx, id)
+		if err != nil {
+			return Entry{}, err
+		}
+		e, err := s.tryTopUp(ctx, acct, entryID, amount)
+		if !errors.Is(err, ErrConcurrentUpdate) {
+			return e, err
+		}
+		if attempt == 50 {
+			return Entry{}, err
+		}
+		if err := sleep(ctx, time.Duration(rand.IntN(10*(attempt+1)))*time.Millisecond); err != nil {
+			return Entry{}, err
+		}
+	}
+}
+
+func (s *Store) tryTopUp(ctx context.Context, acct Account, entryID string, amount int64) (Entry, error) {
+	now := s.now()
+	e := Entry{EntryID: entryID, Kind: "top_up", AmountFen: amount, BalanceAfterFen: acct.BalanceFen + amount, CreatedAt: now}
+	pk := holderPK(acct.HolderID)
+	ledger, err := item(pk, skLedger+now.Format(time.RFC3339Nano)+"#"+entryID, e)
+	if err != nil {
+		return Entry{}, err
+	}
+	marker, err := item(pk, skTopUp+entryID, e)
+	if err != nil {
+		return Entry{}, err
+	}
+	writes := []types.TransactWriteItem{
+		putNew(s.table, marker),
+		{Update: &types.Update{
+			TableName: aws.String(s.table), Key: key(pk, skAccount),
+			UpdateExpression:    aws.String("SET balance_fen = :bal, version = :next, updated_at = :now"),
+			ConditionExpression: aws.String("version = :version"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":bal": num(e.BalanceAfterFen), ":next": num(acct.Version + 1), ":version": num(acct.Version),
+				":now": str(now.Format(time.RFC3339Nano)),
+			},
+		}},
+		{ConditionCheck: &types.ConditionCheck{
+			TableName: aws.String(s.table), Key: key(pk, skProfile),
+			ConditionExpression:       aws.String("#status = :active"),
+			ExpressionAttributeNames:  map[string]string{"#status": "status"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":active": str(StatusActive)},
+		}},
+		putNew(s.table, ledger),
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
+	failed := cancelled(err)
+	switch {
+	case err == nil:
+		return e, nil
+	case failed[2]:
+		return Entry{}, ErrNotActive
+	case failed[0], failed[1], isConflict(err):
+		return Entry{}, ErrConcurrentUpdate
+	}
+	return Entry{}, fmt.Errorf("top up: %w", err)
+}
+
+// isConflict reports a transaction cancelled because another one held an item.
+func isConflict(err error) bool {
+	var tce *types.TransactionCanceledException
+	if !errors.As(err, &tce) {
+		return false
+	}
+	for _, r := range tce.CancellationReasons {
+		if aws.ToString(r.Code) == "TransactionConflict" {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Store) topUpDone(ctx context.Context, id, entryID string) (*Entry, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), Key: key(holderPK(id), skTopUp+entryID), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get top-up: %w", err)
+	}
+	if out.Item == nil {
+		return nil, nil
+	}
+	var e Entry
+	if err := attributevalue.UnmarshalMap(out.Item, &e); err != nil {
+		return nil, fmt.Errorf("unmarshal top-up: %w", err)
+	}
+	return &e, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Entries pages through id's ledger, newest first.
+func (s *Store) Entries(ctx context.Context, id string, limit int, cursor string) (Page[Entry], error) {
+	return listNewest[Entry](ctx, s, id, skLedger, limit, cursor)
+}
+
+// AccessLog pages through id's access log, newest first.
+func (s *Store) AccessLog(ctx context.Context, id string, limit int, cursor string) (Page[AccessEntry], error) {
+	return listNewest[AccessEntry](ctx, s, id, skAccess, limit, cursor)
+}
+
+// listNewest queries one kind of item under a holder. The cursor carries only
+// the sort key, and must have the kind's prefix, so it cannot reach another
+// holder's items.
+func listNewest[T any](ctx context.Context, s *Store, id, prefix string, limit int, cursor string) (Page[T], error) {
+	in := &dynamodb.QueryInput{
+		TableName:              aws.String(s.table),
+		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :prefix)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(holderPK(id)), ":prefix": str(prefix),
+		},
+		ScanIndexForward: aws.Bool(false),
+		Limit:            aws.Int32(int32(limit)),
+	}
+	if cursor != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err != nil || !strings.HasPrefix(string(raw), prefix) {
+			return Page[T]{}, errCorruptCursor
+		}
+		in.ExclusiveStartKey = key(holderPK(id), string(raw))
+	}
+	out, err := s.db.Query(ctx, in)
+	if err != nil {
+		return Page[T]{}, fmt.Errorf("query %s: %w", prefix, err)
+	}
+	page := Page[T]{Items: make([]T, 0, len(out.Items))}
+	if err := attributevalue.UnmarshalListOfMaps(out.Items, &page.Items); err != nil {
+		return Page[T]{}, fmt.Errorf("unmarshal %s: %w", prefix, err)
+	}
+	if sk, ok := out.LastEvaluatedKey["sk"].(*types.AttributeValueMemberS); ok {
+		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(sk.Value))
+	}
+	return page, nil
+}

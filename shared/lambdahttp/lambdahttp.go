@@ -1,0 +1,50 @@
+// Package lambdahttp runs a capability's http.Handler behind API Gateway's
+// HTTP API (payload format 2.0), through aws-lambda-go-api-proxy.
+package lambdahttp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/citycode/citycode/shared/app"
+	"github.com/citycode/citycode/shared/logging"
+)
+
+// Handler is the Lambda handler for one function: a v2 event in, a v2
+// response out. The local run calls the same function in-process.
+type Handler func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
+
+// Build constructs fn's handler and wraps it for API Gateway v2 events.
+func Build(ctx context.Context, fn app.Function, env app.Env) (Handler, error) {
+	h, err := fn(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	return httpadapter.NewV2(h).ProxyWithContext, nil
+}
+
+// Main is the whole of a function's main: build once, then serve invocations.
+func Main(fn app.Function) {
+	if err := realMain(context.Background(), fn); err != nil {
+		slog.Error("init failed", "error", err)
+		os.Exit(1)
+	}
+}
+
+func realMain(ctx context.Context, fn app.Function) error {
+	slog.SetDefault(logging.New(os.Stdout, os.Getenv("LOG_LEVEL")))
+	h, err := Build(ctx, fn, os.Getenv)
+	if err != nil {
+		return fmt.Errorf("build handler: %w", err)
+	}
+	lambda.StartWithOptions(h, lambda.WithContext(ctx), lambda.WithEnableSIGTERM(func() {
+		slog.Info("shutting down")
+	}))
+	return nil
+}
