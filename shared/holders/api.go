@@ -80,7 +80,7 @@ func (a *API) enroll() http.HandlerFunc {
 			httpapi.WriteError(w, r, errorAnswers, err)
 			return
 		}
-		if errs := e.validate(a.today()); len(errs) > 0 {
+		if errs := e.Validate(a.today()); len(errs) > 0 {
 			httpapi.WriteProblem(w, r, httpapi.Invalid(errs...))
 			return
 		}
@@ -135,7 +135,7 @@ func (a *API) addDependant() http.HandlerFunc {
 			httpapi.WriteError(w, r, errorAnswers, err)
 			return
 		}
-		if errs := d.validate(a.today()); len(errs) > 0 {
+		if errs := d.Validate(a.today()); len(errs) > 0 {
 			httpapi.WriteProblem(w, r, httpapi.Invalid(errs...))
 			return
 		}
@@ -227,7 +227,7 @@ func (u *DependantUpdate) validate() []httpapi.FieldError {
 	}
 	if u.Name != nil {
 		e := Enrollment{Name: *u.Name}
-		for _, fe := range e.validate(time.Now()) {
+		for _, fe := range e.Validate(time.Now()) {
 			if fe.Field == "name" {
 				errs = append(errs, fe)
 			}
@@ -386,6 +386,9 @@ func (a *API) accessLog() http.HandlerFunc {
 		}
 		out := listJSON[accessJSON]{Items: make([]accessJSON, 0, len(p.Items)), NextCursor: p.NextCursor}
 		for _, e := range p.Items {
+			if e.What == nil {
+				e.What = []string{}
+			}
 			out.Items = append(out.Items, accessJSON(e))
 		}
 		httpapi.WriteJSON(w, http.StatusOK, out)

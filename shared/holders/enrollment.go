@@ -56,8 +56,8 @@ func (e *Enrollment) normalize() {
 	e.Nationality = strings.ToUpper(strings.TrimSpace(e.Nationality))
 }
 
-// validate checks every field and reports all problems at once.
-func (e *Enrollment) validate(today time.Time) []httpapi.FieldError {
+// Validate normalizes e and checks every field and reports all problems at once.
+func (e *Enrollment) Validate(today time.Time) []httpapi.FieldError {
 	e.normalize()
 	var errs []httpapi.FieldError
 	add := func(field, code, detail string) {
@@ -138,9 +138,9 @@ func ResidentIDCheck(first17 string) byte {
 	return "10X98765432"[sum%11]
 }
 
-// validateDependant adds the dependant's own rules.
-func (d *DependantEnrollment) validate(today time.Time) []httpapi.FieldError {
-	errs := d.Enrollment.validate(today)
+// Validate adds the dependant's own rules.
+func (d *DependantEnrollment) Validate(today time.Time) []httpapi.FieldError {
+	errs := d.Enrollment.Validate(today)
 	d.Relationship = strings.TrimSpace(d.Relationship)
 	if !relationships[d.Relationship] {
 		errs = append(errs, httpapi.FieldError{Field: "relationship", Code: "invalid", Detail: "must be child, parent or other"})

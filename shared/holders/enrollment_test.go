@@ -44,7 +44,7 @@ func TestEnrollmentValidate(t *testing.T) {
 			t.Parallel()
 			in := tc.in
 			var got []string
-			for _, fe := range in.validate(today) {
+			for _, fe := range in.Validate(today) {
 				got = append(got, fe.Field+":"+fe.Code)
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
@@ -59,11 +59,11 @@ func TestDependantMustBeMinorChild(t *testing.T) {
 	today := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
 	d := DependantEnrollment{Enrollment: Enrollment{Name: "张小明", DocumentType: DocResidentID,
 		DocumentNumber: residentID("11010520080101123"), DateOfBirth: "2008-01-01", Nationality: "CHN"}, Relationship: "child"}
-	if errs := d.validate(today); len(errs) != 1 || errs[0].Code != "not_a_minor" {
+	if errs := d.Validate(today); len(errs) != 1 || errs[0].Code != "not_a_minor" {
 		t.Errorf("18-year-old child: got %+v, want not_a_minor", errs)
 	}
 	d.Relationship = "parent"
-	if errs := d.validate(today); len(errs) != 0 {
+	if errs := d.Validate(today); len(errs) != 0 {
 		t.Errorf("parent of any age: got %+v", errs)
 	}
 }
