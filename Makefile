@@ -3,8 +3,11 @@
 GO ?= go
 # Lambda build flags (DESIGN.md): no RPC mode, reproducible paths, stripped.
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
-# Where each template function's main package lives (logical id -> folder).
-PKG_HoldersFunction := functions/holders
+# A template function's code lives in functions/<name>: the logical id without
+# "Function", in kebab case (HoldersFunction -> holders, QrVerifyFunction ->
+# qr-verify). registry.Dir applies the same rule; a test checks both agree.
+fn_dir = functions/$(shell echo '$(1)' | sed -E 's/Function$$//; s/([a-z0-9])([A-Z])/\1-\2/g' | tr 'A-Z' 'a-z')
+FUNCTIONS := $(shell sed -nE 's/^  ([A-Za-z0-9]+Function):$$/\1/p' template.yaml)
 
 .PHONY: run test lint vet unit bench build smoke tidy-check
 
@@ -35,11 +38,10 @@ smoke:
 	scripts/smoke
 
 ## build: what `sam build` does, for every function (arm64, provided.al2023)
-build: $(addprefix build-,$(patsubst PKG_%,%,$(filter PKG_%,$(.VARIABLES))))
+build: $(addprefix build-,$(FUNCTIONS))
 
 # sam build calls `make build-<LogicalId>` with ARTIFACTS_DIR set.
 ARTIFACTS_DIR ?= .aws-sam/build/$*
 build-%:
-	@test -n "$(PKG_$*)" || { echo "no package for function $* (add PKG_$* to the Makefile)"; exit 1; }
 	mkdir -p $(ARTIFACTS_DIR)
-	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./$(PKG_$*)
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./$(call fn_dir,$*)

@@ -4,6 +4,9 @@
 package registry
 
 import (
+	"strings"
+	"unicode"
+
 	"github.com/citycode/citycode/shared/app"
 	"github.com/citycode/citycode/shared/holders"
 )
@@ -11,4 +14,23 @@ import (
 // Functions maps a template function's logical id to its capability.
 var Functions = map[string]app.Function{
 	"HoldersFunction": holders.New,
+}
+
+// Dir is where a template function's main package and sample events live:
+// functions/<name> and events/<name>, name being the logical id without
+// "Function" in kebab case (QrVerifyFunction -> qr-verify). The Makefile's
+// build-<LogicalId> targets apply the same rule.
+func Dir(logicalID string) string {
+	base := strings.TrimSuffix(logicalID, "Function")
+	var b strings.Builder
+	for i, r := range base {
+		if unicode.IsUpper(r) {
+			if i > 0 && (unicode.IsLower(rune(base[i-1])) || unicode.IsDigit(rune(base[i-1]))) {
+				b.WriteByte('-')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -1,0 +1,130 @@
+// Package citycode_test checks that the places which describe the API agree:
+// template.yaml (the one source of routes and functions), the capability
+// registry, the function folders, the sample events and infra/openapi.yaml.
+package citycode_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/citycode/citycode/shared/registry"
+	"github.com/citycode/citycode/shared/samtemplate"
+)
+
+func loadTemplate(t *testing.T) *samtemplate.Template {
+	t.Helper()
+	tmpl, err := samtemplate.Load("template.yaml")
+	if err != nil {
+		t.Fatalf("load template: %v", err)
+	}
+	return tmpl
+}
+
+func routeKeys(tmpl *samtemplate.Template) []string {
+	var keys []string
+	for _, r := range tmpl.Routes() {
+		keys = append(keys, r.Key())
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func TestEveryTemplateFunctionHasCodeAndCapability(t *testing.T) {
+	t.Parallel()
+	tmpl := loadTemplate(t)
+	var inTemplate []string
+	for _, f := range tmpl.Functions {
+		inTemplate = append(inTemplate, f.LogicalID)
+		if _, err := os.Stat(filepath.Join("functions", registry.Dir(f.LogicalID), "main.go")); err != nil {
+			t.Errorf("%s: no functions/%s/main.go", f.LogicalID, registry.Dir(f.LogicalID))
+		}
+	}
+	var inRegistry []string
+	for id := range registry.Functions {
+		inRegistry = append(inRegistry, id)
+	}
+	sort.Strings(inTemplate)
+	sort.Strings(inRegistry)
+	if diff := cmp.Diff(inTemplate, inRegistry); diff != "" {
+		t.Errorf("template functions (-) vs registry.Functions (+):\n%s", diff)
+	}
+}
+
+func TestEveryRouteHasASampleEvent(t *testing.T) {
+	t.Parallel()
+	tmpl := loadTemplate(t)
+	for _, f := range tmpl.Functions {
+		covered := map[string]bool{}
+		files, _ := filepath.Glob(filepath.Join("events", registry.Dir(f.LogicalID), "*.json"))
+		for _, file := range files {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var e events.APIGatewayV2HTTPRequest
+			if err := json.Unmarshal(b, &e); err != nil {
+				t.Errorf("%s: %v", file, err)
+				continue
+			}
+			if e.RouteKey != e.RequestContext.RouteKey || e.Version != "2.0" {
+				t.Errorf("%s: routeKey %q / requestContext.routeKey %q / version %q", file, e.RouteKey, e.RequestContext.RouteKey, e.Version)
+			}
+			covered[e.RouteKey] = true
+		}
+		for _, r := range f.Routes {
+			if !covered[r.Key()] {
+				t.Errorf("route %q of %s has no sample event in events/%s/", r.Key(), f.LogicalID, registry.Dir(f.LogicalID))
+			}
+		}
+	}
+}
+
+func TestOpenAPIDocumentCoversExactlyTheTemplateRoutes(t *testing.T) {
+	t.Parallel()
+	doc, err := openapi3.NewLoader().LoadFromFile("infra/openapi.yaml")
+	if err != nil {
+		t.Fatalf("load openapi: %v", err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("openapi document is invalid: %v", err)
+	}
+	var documented []string
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			documented = append(documented, strings.ToUpper(method)+" "+path)
+		}
+	}
+	sort.Strings(documented)
+	if diff := cmp.Diff(routeKeys(loadTemplate(t)), documented); diff != "" {
+		t.Errorf("template routes (-) vs OpenAPI operations (+):\n%s", diff)
+	}
+}
+
+func TestEveryProtectedRouteNamesScopes(t *testing.T) {
+	t.Parallel()
+	known := []string{"resident", "scan:transit", "scan:hospital", "scan:pharmacy", "scan:hotel", "scan:venue",
+		"scan:government", "certs:issue", "certs:read", "events:subscribe"}
+	for _, r := range loadTemplate(t).Routes() {
+		if r.Public {
+			continue
+		}
+		if len(r.Scopes) == 0 {
+			t.Errorf("%s: neither public nor scoped", r.Key())
+		}
+		for _, s := range r.Scopes {
+			if !slices.Contains(known, s) {
+				t.Errorf("%s: unknown scope %q", r.Key(), s)
+			}
+		}
+	}
+}
