@@ -61,9 +61,9 @@ func (c *Contract) CheckResponse(t testing.TB, req *http.Request, reqBody []byte
 			Request: r, PathParams: params, Route: route,
 			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
 		},
-		Status: status,
-		Header: header,
-		Body:   io.NopCloser(bytes.NewReader(body)),
+		Status:  status,
+		Header:  header,
+		Body:    io.NopCloser(bytes.NewReader(body)),
 		Options: &openapi3filter.Options{IncludeResponseStatus: true},
 	}
 	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
