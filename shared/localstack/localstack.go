@@ -216,7 +216,7 @@ func (d *DynamoDB) Stop() error {
 func freePort(port int) (int, error) {
 	l, err := net.Listen("tcp", ":"+strconv.Itoa(port))
 	if err != nil {
-		return 0, fmt.Errorf("port %d for dynamodb local: %w", port, err)
+		return 0, fmt.Errorf("port %d for DynamoDB Local is taken (another make run?): %w", port, err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil

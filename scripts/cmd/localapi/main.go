@@ -1,0 +1,223 @@
+// Command localapi is `make run`: the whole API on this machine, without
+// Docker or an AWS account. It installs and starts DynamoDB Local, creates
+// the tables of template.yaml, loads the demo data, and serves every route
+// of the template through the functions' own Lambda handlers, checking dev
+// tokens the way API Gateway's JWT authorizer would. See infra/local.md.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/citycode/citycode/shared/app"
+	"github.com/citycode/citycode/shared/awsclient"
+	"github.com/citycode/citycode/shared/devauth"
+	"github.com/citycode/citycode/shared/localapi"
+	"github.com/citycode/citycode/shared/localstack"
+	"github.com/citycode/citycode/shared/logging"
+	"github.com/citycode/citycode/shared/registry"
+	"github.com/citycode/citycode/shared/samtemplate"
+	"github.com/citycode/citycode/shared/seed"
+)
+
+type config struct {
+	addr         string
+	dynamoDBPort int
+	template     string
+	seed         string
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := realMain(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "localapi:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+func realMain(ctx context.Context, args []string) error {
+	root, err := localstack.RepoRoot(".")
+	if err != nil {
+		return err
+	}
+	var cfg config
+	fs := flag.NewFlagSet("localapi", flag.ContinueOnError)
+	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:3000", "address to serve the API on")
+	fs.IntVar(&cfg.dynamoDBPort, "dynamodb-port", 8000, "port for DynamoDB Local (0: any free port)")
+	fs.StringVar(&cfg.template, "template", filepath.Join(root, "template.yaml"), "SAM template to serve")
+	fs.StringVar(&cfg.seed, "seed", filepath.Join(root, "infra", "seed", "demo.json"), `demo data to load ("" for none)`)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger := logging.New(os.Stdout, os.Getenv("LOG_LEVEL"))
+	slog.SetDefault(logger)
+
+	tmpl, err := samtemplate.Load(cfg.template)
+	if err != nil {
+		return err
+	}
+	fmt.Println("Installing DynamoDB Local (once) and starting it…")
+	if err := localstack.EnsureInstalled(ctx, root); err != nil {
+		return err
+	}
+	ddb, err := localstack.StartDynamoDB(ctx, localstack.Options{Port: cfg.dynamoDBPort, RepoRoot: root, Stderr: os.Stderr})
+	if err != nil {
+		return err
+	}
+	defer ddb.Stop()
+
+	overrides := map[string]string{"DYNAMODB_ENDPOINT": ddb.Endpoint, "AWS_REGION": localstack.Region}
+	if overrides["DOCUMENT_KEY"], err = documentKey(filepath.Join(root, localstack.LocalDir, "document-key")); err != nil {
+		return err
+	}
+	awsCfg, err := awsclient.Config(ctx, mapEnv(overrides))
+	if err != nil {
+		return err
+	}
+	tables := map[string]string{}
+	for _, t := range tmpl.Tables() {
+		tables[t.LogicalID] = "citycode-" + t.LogicalID
+	}
+	if err := localstack.CreateTables(ctx, awsclient.DynamoDB(awsCfg, mapEnv(overrides)), tmpl, func(id string) string { return tables[id] }); err != nil {
+		return err
+	}
+	envOf := func(fn samtemplate.Function) map[string]string {
+		return localstack.FunctionEnv(tmpl, fn, tables, overrides)
+	}
+
+	var demo seed.Demo
+	if cfg.seed != "" {
+		if demo, err = seedDemo(ctx, cfg.seed, tmpl, envOf); err != nil {
+			return err
+		}
+	}
+
+	auth, err := devauth.Open(filepath.Join(root, localstack.LocalDir, "devauth"))
+	if err != nil {
+		return err
+	}
+	h, err := localapi.New(ctx, localapi.Options{
+		Template: tmpl, Functions: registry.Functions, Env: envOf, Auth: auth, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	printWelcome(os.Stdout, "http://"+ln.Addr().String(), ddb.Endpoint, tmpl, tables, demo)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	fmt.Println("Stopping…")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return errors.Join(srv.Shutdown(shutdownCtx), ddb.Stop())
+}
+
+// seedDemo loads the demo data file through the holders function's
+// environment (shared/seed) and returns it, for the welcome text.
+func seedDemo(ctx context.Context, path string, tmpl *samtemplate.Template, envOf func(samtemplate.Function) map[string]string) (seed.Demo, error) {
+	demo, err := seed.Read(path)
+	if err != nil {
+		return seed.Demo{}, err
+	}
+	fn, ok := tmpl.Function("HoldersFunction")
+	if !ok {
+		return seed.Demo{}, errors.New("seed: template.yaml has no HoldersFunction")
+	}
+	if err := seed.Load(ctx, mapEnv(envOf(fn)), demo); err != nil {
+		return seed.Demo{}, err
+	}
+	return demo, nil
+}
+
+// documentKey returns the hex HMAC key of the document index kept in path,
+// making it (32 random bytes, mode 0600) the first time. It stands in for
+// the Secrets Manager secret of the deployed stack.
+func documentKey(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("document key: %w", err)
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return "", fmt.Errorf("document key: %w", err)
+	}
+	s := hex.EncodeToString(key)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", fmt.Errorf("document key: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("document key: %w", err)
+	}
+	return s, nil
+}
+
+func printWelcome(w io.Writer, base, dynamoDB string, tmpl *samtemplate.Template, tables map[string]string, demo seed.Demo) {
+	fmt.Fprintf(w, "\ncitycode local API on %s\n", base)
+	fmt.Fprintf(w, "DynamoDB Local on %s, tables:", dynamoDB)
+	for _, t := range tmpl.Tables() {
+		fmt.Fprintf(w, " %s", tables[t.LogicalID])
+	}
+	fmt.Fprintln(w, "\n\nRoutes:")
+	for _, r := range tmpl.Routes() {
+		who := "public"
+		if !r.Public {
+			who = "scope " + strings.Join(r.Scopes, " | ")
+		}
+		fmt.Fprintf(w, "  %-48s %-18s %s\n", r.Key(), r.Function, who)
+	}
+	fmt.Fprintf(w, `
+Get a token and make a first call:
+  TOKEN=$(scripts/devtoken --sub demo-resident-1 --scope resident)
+  curl -s -H "Authorization: Bearer $TOKEN" %s/v1/holders/me
+`, base)
+	if len(demo.Residents) > 0 {
+		fmt.Fprintln(w, "\nDemo residents (--scope resident):")
+		for _, r := range demo.Residents {
+			fmt.Fprintf(w, "  --sub %s\n", r.Sub)
+		}
+	}
+	if len(demo.Organisations) > 0 {
+		fmt.Fprintln(w, "\nDemo machine clients:")
+		for _, o := range demo.Organisations {
+			for _, c := range o.Clients {
+				fmt.Fprintf(w, "  scripts/devtoken --sub %s --scope %s --org %s   # %s\n",
+					c.Sub, strconv.Quote(strings.Join(c.Scopes, " ")), o.Org, c.Note)
+			}
+		}
+	}
+	fmt.Fprintln(w, "\nChecks: scripts/smoke. Ctrl-C stops the API and DynamoDB Local.")
+}
+
+func mapEnv(m map[string]string) app.Env {
+	return func(k string) string { return m[k] }
+}
