@@ -9,7 +9,7 @@ LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
 fn_dir = functions/$(shell echo '$(1)' | sed -E 's/Function$$//; s/([a-z0-9])([A-Z])/\1-\2/g' | tr 'A-Z' 'a-z')
 FUNCTIONS := $(shell sed -nE 's/^  ([A-Za-z0-9]+Function):$$/\1/p' template.yaml)
 
-.PHONY: run test lint vet unit bench build smoke tidy-check
+.PHONY: run test lint vet unit bench fuzz build smoke
 
 ## run: start DynamoDB Local, create the tables of template.yaml, seed demo data, serve every route on :3000
 run:
@@ -29,9 +29,15 @@ lint:
 unit:
 	$(GO) run ./scripts/cmd/withdynamo -- $(GO) test -count=1 ./...
 
-## bench: benchmarks with DynamoDB Local available
+## bench: the speed targets (verify cost, handler path, PNG, cold init vs hello-world), with ratios
 bench:
-	$(GO) run ./scripts/cmd/withdynamo -- $(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./scripts/cmd/bench
+
+## fuzz: run each fuzz target of outside input for FUZZTIME (default 30s)
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./shared/credential
+	$(GO) test -run '^$$' -fuzz '^FuzzBase45$$' -fuzztime $(FUZZTIME) ./shared/credential
 
 ## smoke: exercise a running `make run` with curl
 smoke:

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/citycode/citycode/shared/devauth"
 	"github.com/citycode/citycode/shared/dynamotest"
 	"github.com/citycode/citycode/shared/localapi"
+	"github.com/citycode/citycode/shared/localenv"
 	"github.com/citycode/citycode/shared/openapitest"
 	"github.com/citycode/citycode/shared/registry"
 	"github.com/citycode/citycode/shared/samtemplate"
@@ -34,6 +36,8 @@ type API struct {
 	contract *openapitest.Contract
 	// DB is the test's DynamoDB Local tables.
 	DB *dynamotest.Env
+	// Secrets are the test's keys: the home issuer and a peer city.
+	Secrets localenv.Secrets
 }
 
 // New starts the API for t; it stops when t ends.
@@ -48,19 +52,36 @@ func New(t testing.TB) *API {
 	if err != nil {
 		t.Fatal(err)
 	}
+	secrets := Secrets(t, db)
 	h, err := localapi.New(t.Context(), localapi.Options{
 		Template:  db.Template,
 		Functions: registry.Functions,
-		Env:       func(fn samtemplate.Function) map[string]string { return db.FunctionEnv(t, fn.LogicalID) },
-		Auth:      auth,
-		Logger:    slog.New(slog.DiscardHandler),
+		Env: func(fn samtemplate.Function) map[string]string {
+			env := db.FunctionEnv(t, fn.LogicalID)
+			maps.Copy(env, secrets.Env)
+			return env
+		},
+		Auth:   auth,
+		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &API{t: t, srv: srv, auth: auth, contract: openapitest.Load(t), DB: db}
+	return &API{t: t, srv: srv, auth: auth, contract: openapitest.Load(t), DB: db, Secrets: secrets}
+}
+
+// Secrets makes a test's keys in a temp dir and publishes its trust list
+// into the test's trust table. The keys were made an hour ago, so that
+// tests can sign codes in the recent past (expired ones, for instance).
+func Secrets(t testing.TB, db *dynamotest.Env) localenv.Secrets {
+	t.Helper()
+	s, err := localenv.Prepare(t.Context(), t.TempDir(), db.Client, db.Tables["TrustTable"], time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // Token issues a token for sub with scopes (space-separated), like
@@ -72,6 +93,11 @@ func (a *API) Token(sub, scopes string) string {
 		a.t.Fatal(err)
 	}
 	return tok
+}
+
+// TokenWithOrg issues a machine client's token: sub of organisation org.
+func (a *API) TokenWithOrg(sub, scopes, org string) (string, error) {
+	return a.auth.Issue(sub, strings.Fields(scopes), org, time.Hour)
 }
 
 // Response is an answer with its body decoded when it is JSON.

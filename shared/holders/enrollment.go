@@ -1,7 +1,6 @@
 package holders
 
 import (
-	"regexp"
 	"strings"
 	"time"
 	"unicode"
@@ -38,14 +37,34 @@ type DependantEnrollment struct {
 	Relationship string `json:"relationship"`
 }
 
-var (
-	nationalityRE = regexp.MustCompile(`^[A-Z]{3}$`)
-	passportRE    = regexp.MustCompile(`^[A-Z0-9]{5,20}$`)
-	hkMacauRE     = regexp.MustCompile(`^[HM]([0-9]{8}|[0-9]{10})$`)
-	taiwanRE      = regexp.MustCompile(`^([0-9]{8}|[0-9]{10})$`)
-	foreignPRRE   = regexp.MustCompile(`^([A-Z0-9]{15}|[A-Z0-9]{18})$`)
-	residentIDRE  = regexp.MustCompile(`^[0-9]{17}[0-9X]$`)
-)
+// Document-number shapes. Plain character checks rather than regular
+// expressions: package-level regexps are compiled at every cold start of
+// every function that links this package.
+func isDigit(c rune) bool       { return c >= '0' && c <= '9' }
+func isUpperAlnum(c rune) bool  { return isDigit(c) || (c >= 'A' && c <= 'Z') }
+func isUpperLetter(c rune) bool { return c >= 'A' && c <= 'Z' }
+
+// all reports whether s is made of n characters of class, for one of ns.
+func all(s string, class func(rune) bool, ns ...int) bool {
+	ok := false
+	for _, n := range ns {
+		ok = ok || len(s) == n
+	}
+	for _, c := range s {
+		ok = ok && class(c)
+	}
+	return ok
+}
+
+func validNationality(s string) bool { return all(s, isUpperLetter, 3) }
+func validPassport(s string) bool {
+	return all(s, isUpperAlnum, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20)
+}
+func validHKMacau(s string) bool {
+	return len(s) > 1 && (s[0] == 'H' || s[0] == 'M') && all(s[1:], isDigit, 8, 10)
+}
+func validTaiwan(s string) bool    { return all(s, isDigit, 8, 10) }
+func validForeignPR(s string) bool { return all(s, isUpperAlnum, 15, 18) }
 
 // normalize trims and upper-cases what is case-insensitive.
 func (e *Enrollment) normalize() {
@@ -77,7 +96,7 @@ func (e *Enrollment) Validate(today time.Time) []httpapi.FieldError {
 	case dob.After(today) || dob.Year() < 1900:
 		add("date_of_birth", "out_of_range", "must be between 1900-01-01 and today")
 	}
-	if !nationalityRE.MatchString(e.Nationality) {
+	if !validNationality(e.Nationality) {
 		add("nationality", "invalid", "must be an ISO 3166-1 alpha-3 code such as CHN")
 	}
 	if e.DocumentNumber == "" {
@@ -94,13 +113,13 @@ func (e *Enrollment) Validate(today time.Time) []httpapi.FieldError {
 			add("nationality", "mismatch", "a resident ID holder's nationality is CHN")
 		}
 	case DocPassport:
-		checkPattern(e.DocumentNumber, passportRE, "5 to 20 letters and digits", add)
+		checkPattern(e.DocumentNumber, validPassport, "5 to 20 letters and digits", add)
 	case DocHKMacauPermit:
-		checkPattern(e.DocumentNumber, hkMacauRE, "H or M followed by 8 or 10 digits", add)
+		checkPattern(e.DocumentNumber, validHKMacau, "H or M followed by 8 or 10 digits", add)
 	case DocTaiwanPermit:
-		checkPattern(e.DocumentNumber, taiwanRE, "8 or 10 digits", add)
+		checkPattern(e.DocumentNumber, validTaiwan, "8 or 10 digits", add)
 	case DocForeignResident:
-		checkPattern(e.DocumentNumber, foreignPRRE, "15 or 18 letters and digits", add)
+		checkPattern(e.DocumentNumber, validForeignPR, "15 or 18 letters and digits", add)
 	case "":
 		add("document_type", "required", "must be one of resident_id, passport, hk_macau_permit, taiwan_permit, foreign_permanent_residence")
 	default:
@@ -109,8 +128,8 @@ func (e *Enrollment) Validate(today time.Time) []httpapi.FieldError {
 	return errs
 }
 
-func checkPattern(number string, re *regexp.Regexp, want string, add func(field, code, detail string)) {
-	if number != "" && !re.MatchString(number) {
+func checkPattern(number string, valid func(string) bool, want string, add func(field, code, detail string)) {
+	if number != "" && !valid(number) {
 		add("document_number", "invalid", "must be "+want)
 	}
 }
@@ -118,7 +137,7 @@ func checkPattern(number string, re *regexp.Regexp, want string, add func(field,
 // validResidentID checks an 18-character PRC resident ID: digits, a real
 // birth date, and the GB 11643-1999 check character (ISO 7064 MOD 11-2).
 func validResidentID(id string) bool {
-	if !residentIDRE.MatchString(id) {
+	if len(id) != 18 || !all(id[:17], isDigit, 17) || !(isDigit(rune(id[17])) || id[17] == 'X') {
 		return false
 	}
 	if _, err := time.Parse("20060102", id[6:14]); err != nil {

@@ -83,3 +83,24 @@ func TestMaskedDocumentNumber(t *testing.T) {
 		}
 	}
 }
+
+func TestDocumentShapes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		valid func(string) bool
+		in    string
+		want  bool
+	}{
+		{validPassport, "E1234", true}, {validPassport, "E123", false}, {validPassport, "E12345678901234567890", false}, {validPassport, "E12-45", false},
+		{validHKMacau, "H12345678", true}, {validHKMacau, "M1234567890", true}, {validHKMacau, "H123456789", false}, {validHKMacau, "H", false},
+		{validTaiwan, "12345678", true}, {validTaiwan, "1234567890", true}, {validTaiwan, "123456789", false}, {validTaiwan, "1234567A", false},
+		{validForeignPR, "ABC123456789012", true}, {validForeignPR, "ABC1234567890123", false},
+		{validNationality, "CHN", true}, {validNationality, "CN", false}, {validNationality, "Chn", false},
+		{validResidentID, residentID("11010519900307123"), true}, {validResidentID, "11010519900307123", false},
+		{validResidentID, "1101051990030712X9", false}, {validResidentID, "110105199013071234", false},
+	} {
+		if got := tc.valid(tc.in); got != tc.want {
+			t.Errorf("%q: got %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}

@@ -90,6 +90,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, m ErrorMap, err error) {
 	}
 	for sentinel, answer := range m {
 		if errors.Is(err, sentinel) {
+			if answer.Status >= 500 {
+				logging.FromContext(r.Context()).Error("request failed", "code", answer.Code, "error", err)
+			}
 			WriteProblem(w, r, answer)
 			return
 		}
@@ -98,10 +101,13 @@ func WriteError(w http.ResponseWriter, r *http.Request, m ErrorMap, err error) {
 	WriteProblem(w, r, internal)
 }
 
-// WriteJSON answers v as JSON with status.
+// WriteJSON answers v as JSON with status; the answer is not cached unless
+// the handler set Cache-Control itself.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	if w.Header().Get("Cache-Control") == "" {
+		w.Header().Set("Cache-Control", "no-store")
+	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }

@@ -9,11 +9,15 @@ import (
 
 	"github.com/citycode/citycode/shared/app"
 	"github.com/citycode/citycode/shared/holders"
+	"github.com/citycode/citycode/shared/qrissue"
+	"github.com/citycode/citycode/shared/qrverify"
 )
 
 // Functions maps a template function's logical id to its capability.
 var Functions = map[string]app.Function{
-	"HoldersFunction": holders.New,
+	"HoldersFunction":  holders.New,
+	"QrIssueFunction":  qrissue.New,
+	"QrVerifyFunction": qrverify.New,
 }
 
 // Dir is where a template function's main package and sample events live:

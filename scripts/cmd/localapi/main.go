@@ -7,13 +7,12 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -28,6 +27,7 @@ import (
 	"github.com/citycode/citycode/shared/awsclient"
 	"github.com/citycode/citycode/shared/devauth"
 	"github.com/citycode/citycode/shared/localapi"
+	"github.com/citycode/citycode/shared/localenv"
 	"github.com/citycode/citycode/shared/localstack"
 	"github.com/citycode/citycode/shared/logging"
 	"github.com/citycode/citycode/shared/registry"
@@ -84,9 +84,6 @@ func realMain(ctx context.Context, args []string) error {
 	defer ddb.Stop()
 
 	overrides := map[string]string{"DYNAMODB_ENDPOINT": ddb.Endpoint, "AWS_REGION": localstack.Region}
-	if overrides["DOCUMENT_KEY"], err = documentKey(filepath.Join(root, localstack.LocalDir, "document-key")); err != nil {
-		return err
-	}
 	awsCfg, err := awsclient.Config(ctx, mapEnv(overrides))
 	if err != nil {
 		return err
@@ -95,9 +92,15 @@ func realMain(ctx context.Context, args []string) error {
 	for _, t := range tmpl.Tables() {
 		tables[t.LogicalID] = "citycode-" + t.LogicalID
 	}
-	if err := localstack.CreateTables(ctx, awsclient.DynamoDB(awsCfg, mapEnv(overrides)), tmpl, func(id string) string { return tables[id] }); err != nil {
+	db := awsclient.DynamoDB(awsCfg, mapEnv(overrides))
+	if err := localstack.CreateTables(ctx, db, tmpl, func(id string) string { return tables[id] }); err != nil {
 		return err
 	}
+	secrets, err := localenv.Prepare(ctx, filepath.Join(root, localstack.LocalDir), db, tables["TrustTable"], time.Now())
+	if err != nil {
+		return err
+	}
+	maps.Copy(overrides, secrets.Env)
 	envOf := func(fn samtemplate.Function) map[string]string {
 		return localstack.FunctionEnv(tmpl, fn, tables, overrides)
 	}
@@ -154,31 +157,6 @@ func seedDemo(ctx context.Context, path string, tmpl *samtemplate.Template, envO
 		return seed.Demo{}, err
 	}
 	return demo, nil
-}
-
-// documentKey returns the hex HMAC key of the document index kept in path,
-// making it (32 random bytes, mode 0600) the first time. It stands in for
-// the Secrets Manager secret of the deployed stack.
-func documentKey(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		return strings.TrimSpace(string(b)), nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("document key: %w", err)
-	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return "", fmt.Errorf("document key: %w", err)
-	}
-	s := hex.EncodeToString(key)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return "", fmt.Errorf("document key: %w", err)
-	}
-	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("document key: %w", err)
-	}
-	return s, nil
 }
 
 func printWelcome(w io.Writer, base, dynamoDB string, tmpl *samtemplate.Template, tables map[string]string, demo seed.Demo) {

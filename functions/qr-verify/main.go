@@ -1,0 +1,10 @@
+// Command qr-verify is the Lambda that checks scanned codes and publishes
+// the trust list. Built with lambda.norpc and tuned for cold start.
+package main
+
+import (
+	"github.com/citycode/citycode/shared/lambdahttp"
+	"github.com/citycode/citycode/shared/qrverify"
+)
+
+func main() { lambdahttp.Main(qrverify.New) }

@@ -1,0 +1,96 @@
+package qrverify
+
+import (
+	"context"
+	"encoding/hex"
+	"sync"
+	"testing"
+	"time"
+
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go/middleware"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/citycode/citycode/shared/credential"
+	"github.com/citycode/citycode/shared/dynamotest"
+	"github.com/citycode/citycode/shared/holders"
+	"github.com/citycode/citycode/shared/trust"
+)
+
+// callCounter counts DynamoDB operations by name.
+type callCounter struct {
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *callCounter) option(o *dynamodb.Options) {
+	o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
+		return s.Initialize.Add(middleware.InitializeMiddlewareFunc("count", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			c.mu.Lock()
+			c.calls[awsmiddleware.GetOperationName(ctx)]++
+			c.mu.Unlock()
+			return next.HandleInitialize(ctx, in)
+		}), middleware.After)
+	})
+}
+
+func (c *callCounter) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.calls
+	c.calls = map[string]int{}
+	return out
+}
+
+// TestOneReadAndOneWritePerVerification counts the storage calls of each
+// kind of verification against DynamoDB Local.
+func TestOneReadAndOneWritePerVerification(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dynamotest.New(t)
+	key, _ := hex.DecodeString(db.FunctionEnv(t, "HoldersFunction")["DOCUMENT_KEY"])
+	h, err := holders.NewStore(db.Client, db.Tables["HoldersTable"], key).Enroll(ctx, "counted", holders.Enrollment{
+		Name: "计数", DocumentType: holders.DocPassport, DocumentNumber: "E1234567", DateOfBirth: "1990-01-01", Nationality: "GBR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	ring, err := trust.Generate("CN-SH", "Shanghai", now.Add(-time.Hour), 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, list, err := trust.Publish(ring, nil, 1, now, time.Hour, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := &callCounter{calls: map[string]int{}}
+	counted := dynamodb.New(db.Client.Options(), counter.option)
+	v := NewVerifier(trust.StaticSource{List: list}, NewDynamoStore(counted, db.Tables["CodeUsesTable"], db.Tables["HoldersTable"]), "CN-SH", 30*time.Second)
+	signer, _ := ring.Signer(now)
+	ref, _ := holders.Ref(h.ID)
+
+	for _, tc := range []struct {
+		purpose string
+		want    map[string]int
+	}{
+		{"hotel", map[string]int{"BatchGetItem": 1, "TransactWriteItems": 1}}, // single-use mark + access log
+		{"transit", map[string]int{"BatchGetItem": 1, "PutItem": 1}},          // single-use mark, nothing personal
+		{"government", map[string]int{"BatchGetItem": 1, "PutItem": 1}},       // access log, not single-use
+	} {
+		c := credential.Claims{Issuer: "CN-SH", Subject: ref, IssuedAt: now.Truncate(time.Second), NotBefore: now.Truncate(time.Second), Expires: now.Add(time.Minute).Truncate(time.Second)}
+		c.CodeID[0] = byte(len(tc.purpose))
+		code, err := credential.Encode(signer, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counter.take()
+		res, err := v.Verify(ctx, code, purposes[tc.purpose], Scanner{Subject: "s", Org: "o"})
+		if err != nil || !res.Valid {
+			t.Fatalf("%s: %+v %v", tc.purpose, res, err)
+		}
+		if diff := cmp.Diff(tc.want, counter.take()); diff != "" {
+			t.Errorf("%s: storage calls (-want +got):\n%s", tc.purpose, diff)
+		}
+	}
+}

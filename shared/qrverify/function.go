@@ -1,0 +1,72 @@
+package qrverify
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/citycode/citycode/shared/app"
+	"github.com/citycode/citycode/shared/awsclient"
+	"github.com/citycode/citycode/shared/httpapi"
+	"github.com/citycode/citycode/shared/logging"
+	"github.com/citycode/citycode/shared/trust"
+)
+
+// Config is qr-verify's configuration, from its environment.
+type Config struct {
+	HoldersTable  string        // HOLDERS_TABLE
+	CodeUsesTable string        // CODE_USES_TABLE
+	HomeIssuer    string        // CODE_ISSUER, default CN-SH
+	ClockSkew     time.Duration // CODE_CLOCK_SKEW, default 30s
+	Trust         trust.SourceConfig
+	// Provisioned is true when Lambda initialises the function ahead of
+	// traffic (AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency):
+	// then init may pre-warm; on an on-demand cold start it does no I/O.
+	Provisioned bool
+}
+
+// ConfigFrom reads the configuration from env.
+func ConfigFrom(env app.Env) (Config, error) {
+	c := Config{HoldersTable: env("HOLDERS_TABLE"), CodeUsesTable: env("CODE_USES_TABLE"), HomeIssuer: env.Lookup("CODE_ISSUER", "CN-SH"),
+		Provisioned: env("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency"}
+	if c.HoldersTable == "" || c.CodeUsesTable == "" {
+		return Config{}, errors.New("HOLDERS_TABLE and CODE_USES_TABLE must be set")
+	}
+	skew, err := time.ParseDuration(env.Lookup("CODE_CLOCK_SKEW", "30s"))
+	if err != nil || skew < 0 || skew > 5*time.Minute {
+		return Config{}, errors.New("CODE_CLOCK_SKEW must be a duration from 0 to 5m")
+	}
+	c.ClockSkew = skew
+	if c.Trust, err = trust.SourceConfigFromEnv(env); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// New builds qr-verify. It makes no network call unless Lambda says the
+// instance is provisioned ahead of traffic, when it loads the trust list
+// (and so opens the DynamoDB connection) before the first scan.
+func New(ctx context.Context, env app.Env) (http.Handler, error) {
+	cfg, err := ConfigFrom(env)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := awsclient.Config(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	log := logging.New(os.Stdout, env("LOG_LEVEL")).With("function", "qr-verify")
+	db := awsclient.DynamoDB(awsCfg, env)
+	list := trust.NewTableSource(db, cfg.Trust, log)
+	if cfg.Provisioned {
+		if _, err := list.Current(ctx); err != nil {
+			log.Warn("pre-warm: trust list not loaded; the first scan will load it", "error", err)
+		}
+	}
+	verifier := NewVerifier(list, NewDynamoStore(db, cfg.CodeUsesTable, cfg.HoldersTable), cfg.HomeIssuer, cfg.ClockSkew)
+	mux := http.NewServeMux()
+	NewAPI(verifier, list).Routes(mux)
+	return httpapi.Serve(log, mux), nil
+}

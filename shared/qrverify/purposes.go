@@ -1,0 +1,41 @@
+package qrverify
+
+import "slices"
+
+// Purpose is why a scanner reads a code: it fixes the scope the scanner
+// needs, whether a code may be accepted only once, and which claims it sees.
+type Purpose struct {
+	Name  string
+	Scope string
+	// SingleUse purposes accept a code once; a second scan is "replayed".
+	SingleUse bool
+	// Claims are what this purpose may see of the holder.
+	Claims []string
+}
+
+// Claims a scanner may be given. Everything but may_travel is personal data
+// and its release is written to the holder's access log.
+const (
+	ClaimName           = "name"
+	ClaimDocumentType   = "document_type"
+	ClaimDocumentNumber = "document_number"
+	ClaimDateOfBirth    = "date_of_birth"
+	ClaimNationality    = "nationality"
+	ClaimAgeGroup       = "age_group"
+	ClaimMayTravel      = "may_travel"
+)
+
+// purposes is the release policy: who sees what (infra/qr.md).
+var purposes = map[string]Purpose{
+	"transit":    {Name: "transit", Scope: "scan:transit", SingleUse: true, Claims: []string{ClaimMayTravel}},
+	"hospital":   {Name: "hospital", Scope: "scan:hospital", SingleUse: true, Claims: []string{ClaimName, ClaimDocumentType, ClaimDocumentNumber, ClaimDateOfBirth}},
+	"pharmacy":   {Name: "pharmacy", Scope: "scan:pharmacy", SingleUse: true, Claims: []string{ClaimName, ClaimDateOfBirth}},
+	"hotel":      {Name: "hotel", Scope: "scan:hotel", SingleUse: true, Claims: []string{ClaimName, ClaimDocumentType, ClaimDocumentNumber, ClaimNationality, ClaimDateOfBirth}},
+	"venue":      {Name: "venue", Scope: "scan:venue", SingleUse: true, Claims: []string{ClaimAgeGroup}},
+	"government": {Name: "government", Scope: "scan:government", SingleUse: false, Claims: []string{ClaimName, ClaimDocumentType, ClaimDocumentNumber, ClaimDateOfBirth, ClaimNationality}},
+}
+
+// personal reports whether a purpose's release includes personal data.
+func (p Purpose) personal() bool {
+	return slices.ContainsFunc(p.Claims, func(c string) bool { return c != ClaimMayTravel })
+}
