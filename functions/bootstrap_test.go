@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/citycode/citycode/shared/apitest"
 	"github.com/citycode/citycode/shared/dynamotest"
 	"github.com/citycode/citycode/shared/lambdaharness"
 	"github.com/citycode/citycode/shared/openapitest"
@@ -26,6 +28,7 @@ import (
 
 func TestBootstrapsAnswerTheirSampleEvents(t *testing.T) {
 	db := dynamotest.New(t)
+	secrets := apitest.Secrets(t, db)
 	contract := openapitest.Load(t)
 	for _, fn := range db.Template.Functions {
 		t.Run(fn.LogicalID, func(t *testing.T) {
@@ -37,6 +40,7 @@ func TestBootstrapsAnswerTheirSampleEvents(t *testing.T) {
 				t.Fatalf("build: %v", err)
 			}
 			env := db.FunctionEnv(t, fn.LogicalID)
+			maps.Copy(env, secrets.Env)
 			env["AWS_LAMBDA_FUNCTION_NAME"] = fn.LogicalID
 			env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = "local", "local"
 			h, err := lambdaharness.Start(ctx, lambdaharness.Options{Binary: bin, Env: env, Timeout: 10 * time.Second, ShutdownGrace: 10 * time.Millisecond})
