@@ -332,7 +332,9 @@ func page(r *http.Request) (int, string, error) {
 	return limit, r.URL.Query().Get("cursor"), nil
 }
 
-func (a *API) entries() http.HandlerFunc {
+// listOf serves a paginated, newest-first list of the caller's (or their
+// dependant's, with ?holder_id=) items, converted by toJSON.
+func listOf[T, J any](a *API, fetch func(ctx context.Context, id string, limit int, cursor string) (Page[T], error), toJSON func(T) J) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		limit, cursor, err := page(r)
 		if err != nil {
@@ -344,17 +346,23 @@ func (a *API) entries() http.HandlerFunc {
 			httpapi.WriteError(w, r, errorAnswers, err)
 			return
 		}
-		p, err := a.store.Entries(r.Context(), id, limit, cursor)
+		p, err := fetch(r.Context(), id, limit, cursor)
 		if err != nil {
 			httpapi.WriteError(w, r, errorAnswers, err)
 			return
 		}
-		out := listJSON[entryJSON]{Items: make([]entryJSON, 0, len(p.Items)), NextCursor: p.NextCursor}
-		for _, e := range p.Items {
-			out.Items = append(out.Items, entryJSON{EntryID: e.EntryID, Kind: e.Kind, AmountFen: e.AmountFen, BalanceAfterFen: e.BalanceAfterFen, CreatedAt: e.CreatedAt})
+		out := listJSON[J]{Items: make([]J, 0, len(p.Items)), NextCursor: p.NextCursor}
+		for _, item := range p.Items {
+			out.Items = append(out.Items, toJSON(item))
 		}
 		httpapi.WriteJSON(w, http.StatusOK, out)
 	}
+}
+
+func (a *API) entries() http.HandlerFunc {
+	return listOf(a, a.store.Entries, func(e Entry) entryJSON {
+		return entryJSON{EntryID: e.EntryID, Kind: e.Kind, AmountFen: e.AmountFen, BalanceAfterFen: e.BalanceAfterFen, CreatedAt: e.CreatedAt}
+	})
 }
 
 type accessJSON struct {
@@ -368,29 +376,10 @@ type accessJSON struct {
 }
 
 func (a *API) accessLog() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		limit, cursor, err := page(r)
-		if err != nil {
-			httpapi.WriteError(w, r, errorAnswers, err)
-			return
+	return listOf(a, a.store.AccessLog, func(e AccessEntry) accessJSON {
+		if e.What == nil {
+			e.What = []string{}
 		}
-		id, err := a.queryTarget(r)
-		if err != nil {
-			httpapi.WriteError(w, r, errorAnswers, err)
-			return
-		}
-		p, err := a.store.AccessLog(r.Context(), id, limit, cursor)
-		if err != nil {
-			httpapi.WriteError(w, r, errorAnswers, err)
-			return
-		}
-		out := listJSON[accessJSON]{Items: make([]accessJSON, 0, len(p.Items)), NextCursor: p.NextCursor}
-		for _, e := range p.Items {
-			if e.What == nil {
-				e.What = []string{}
-			}
-			out.Items = append(out.Items, accessJSON(e))
-		}
-		httpapi.WriteJSON(w, http.StatusOK, out)
-	}
+		return accessJSON(e)
+	})
 }
