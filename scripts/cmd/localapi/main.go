@@ -176,7 +176,14 @@ func printWelcome(w io.Writer, base, dynamoDB string, tmpl *samtemplate.Template
 	fmt.Fprintf(w, `
 Get a token and make a first call:
   TOKEN=$(scripts/devtoken --sub demo-resident-1 --scope resident)
-  curl -s -H "Authorization: Bearer $TOKEN" %s/v1/holders/me
+  curl -s -H "Authorization: Bearer $TOKEN" %[1]s/v1/holders/me
+
+Show a code, and scan it at a hotel's front desk:
+  CODE=$(curl -s -X POST -H "Authorization: Bearer $TOKEN" %[1]s/v1/codes | python3 -c 'import json,sys; print(json.load(sys.stdin)["code"])')
+  HOTEL=$(scripts/devtoken --sub hotel-demo-front-desk --scope scan:hotel --org hotel-demo)
+  curl -s -X POST -H "Authorization: Bearer $HOTEL" -H 'Content-Type: application/json' \
+    -d "{\"code\":\"$CODE\",\"purpose\":\"hotel\"}" %[1]s/v1/verify
+  curl -s %[1]s/v1/trust-list
 `, base)
 	if len(demo.Residents) > 0 {
 		fmt.Fprintln(w, "\nDemo residents (--scope resident):")
