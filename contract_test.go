@@ -48,15 +48,26 @@ func TestEveryTemplateFunctionHasCodeAndCapability(t *testing.T) {
 		if _, err := os.Stat(filepath.Join("functions", registry.Dir(f.LogicalID), "main.go")); err != nil {
 			t.Errorf("%s: no functions/%s/main.go", f.LogicalID, registry.Dir(f.LogicalID))
 		}
+		_, api := registry.Functions[f.LogicalID]
+		_, job := registry.Jobs[f.LogicalID]
+		switch {
+		case api && (len(f.Routes) == 0 || len(f.Triggers) > 0):
+			t.Errorf("%s is an API function in the registry: it needs routes and no other triggers", f.LogicalID)
+		case job && (len(f.Triggers) == 0 || len(f.Routes) > 0):
+			t.Errorf("%s is a job in the registry: it needs triggers and no routes", f.LogicalID)
+		}
 	}
 	var inRegistry []string
 	for id := range registry.Functions {
 		inRegistry = append(inRegistry, id)
 	}
+	for id := range registry.Jobs {
+		inRegistry = append(inRegistry, id)
+	}
 	sort.Strings(inTemplate)
 	sort.Strings(inRegistry)
 	if diff := cmp.Diff(inTemplate, inRegistry); diff != "" {
-		t.Errorf("template functions (-) vs registry.Functions (+):\n%s", diff)
+		t.Errorf("template functions (-) vs registry.Functions and registry.Jobs (+):\n%s", diff)
 	}
 }
 
@@ -76,10 +87,16 @@ func TestEveryRouteHasASampleEvent(t *testing.T) {
 				t.Errorf("%s: %v", file, err)
 				continue
 			}
+			if len(f.Routes) == 0 {
+				continue // a job's event: a schedule tick, stream records, …
+			}
 			if e.RouteKey != e.RequestContext.RouteKey || e.Version != "2.0" {
 				t.Errorf("%s: routeKey %q / requestContext.routeKey %q / version %q", file, e.RouteKey, e.RequestContext.RouteKey, e.Version)
 			}
 			covered[e.RouteKey] = true
+		}
+		if len(f.Triggers) > 0 && len(files) == 0 {
+			t.Errorf("%s has triggers but no sample event in events/%s/", f.LogicalID, registry.Dir(f.LogicalID))
 		}
 		for _, r := range f.Routes {
 			if !covered[r.Key()] {

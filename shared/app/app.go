@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 )
 
@@ -23,3 +24,13 @@ func (env Env) Lookup(key, def string) string {
 	}
 	return def
 }
+
+// Job builds a function that is not an HTTP route: one triggered by a
+// schedule, a DynamoDB stream or a queue. Like Function it runs once per
+// cold start and returns the handler for every invocation.
+type Job func(ctx context.Context, env Env) (JobHandler, error)
+
+// JobHandler handles one invocation's event, as Lambda delivers it (a
+// scheduled event, a batch of stream records, …), and answers what Lambda
+// expects back (nil, or a batch-item-failures report).
+type JobHandler func(ctx context.Context, event json.RawMessage) (any, error)

@@ -4,16 +4,12 @@ package lambdahttp
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
-	"os"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/citycode/citycode/shared/app"
-	"github.com/citycode/citycode/shared/logging"
+	"github.com/citycode/citycode/shared/lambdajob"
 )
 
 // Handler is the Lambda handler for one function: a v2 event in, a v2
@@ -31,20 +27,5 @@ func Build(ctx context.Context, fn app.Function, env app.Env) (Handler, error) {
 
 // Main is the whole of a function's main: build once, then serve invocations.
 func Main(fn app.Function) {
-	if err := realMain(context.Background(), fn); err != nil {
-		slog.Error("init failed", "error", err)
-		os.Exit(1)
-	}
-}
-
-func realMain(ctx context.Context, fn app.Function) error {
-	slog.SetDefault(logging.New(os.Stdout, os.Getenv("LOG_LEVEL")))
-	h, err := Build(ctx, fn, os.Getenv)
-	if err != nil {
-		return fmt.Errorf("build handler: %w", err)
-	}
-	lambda.StartWithOptions(h, lambda.WithContext(ctx), lambda.WithEnableSIGTERM(func() {
-		slog.Info("shutting down")
-	}))
-	return nil
+	lambdajob.Run(func(ctx context.Context, env app.Env) (any, error) { return Build(ctx, fn, env) })
 }

@@ -73,6 +73,9 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 	g := &gateway{mux: http.NewServeMux(), auth: o.Auth, logger: o.Logger}
 	handlers := map[string]lambdahttp.Handler{}
 	for _, fn := range o.Template.Functions {
+		if len(fn.Routes) == 0 {
+			continue // not behind the API: a job, run by the local scheduler
+		}
 		code, ok := o.Functions[fn.LogicalID]
 		if !ok {
 			return nil, fmt.Errorf("template function %s has no code in the registry", fn.LogicalID)

@@ -13,12 +13,17 @@ import (
 	"github.com/citycode/citycode/shared/qrverify"
 )
 
-// Functions maps a template function's logical id to its capability.
+// Functions maps a template function that serves HTTP API routes, by
+// logical id, to its capability.
 var Functions = map[string]app.Function{
 	"HoldersFunction":  holders.New,
 	"QrIssueFunction":  qrissue.New,
 	"QrVerifyFunction": qrverify.New,
 }
+
+// Jobs maps a template function triggered by a schedule, a stream or a
+// queue, by logical id, to its capability.
+var Jobs = map[string]app.Job{}
 
 // Dir is where a template function's main package and sample events live:
 // functions/<name> and events/<name>, name being the logical id without

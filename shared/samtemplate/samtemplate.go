@@ -40,6 +40,20 @@ type Function struct {
 	Environment map[string]Value
 	// Routes are the function's HttpApi events.
 	Routes []Route
+	// Triggers are its other events: schedules, DynamoDB streams, queues.
+	Triggers []Trigger
+}
+
+// Trigger is an event source that is not an HTTP route.
+type Trigger struct {
+	// Name is the event's name in the template.
+	Name string
+	// Type is the SAM event type: Schedule, ScheduleV2, DynamoDB or SQS.
+	Type string
+	// Schedule is a Schedule's expression, e.g. "rate(1 hour)".
+	Schedule string
+	// Source is the logical id of the stream's table or of the queue.
+	Source string
 }
 
 // Route is one HttpApi event: the API Gateway route that invokes a function.
@@ -405,6 +419,11 @@ func (d *document) function(id string, props yaml.Node) (Function, error) {
 	for _, name := range sortedKeys(p.Events) {
 		ev := p.Events[name]
 		if ev.Type != "HttpApi" {
+			trig, err := trigger(name, ev.Type, ev.Properties)
+			if err != nil {
+				return Function{}, err
+			}
+			fn.Triggers = append(fn.Triggers, trig)
 			continue
 		}
 		var e httpAPIEvent
@@ -423,6 +442,33 @@ func (d *document) function(id string, props yaml.Node) (Function, error) {
 		})
 	}
 	return fn, nil
+}
+
+// trigger reads a non-HTTP event: the schedule expression, or the table
+// whose stream (Stream: !GetAtt Table.StreamArn) or the queue (Queue:
+// !GetAtt Queue.Arn) it reads.
+func trigger(name, typ string, props yaml.Node) (Trigger, error) {
+	var p struct {
+		Schedule           string    `yaml:"Schedule"`
+		ScheduleExpression string    `yaml:"ScheduleExpression"`
+		Stream             yaml.Node `yaml:"Stream"`
+		Queue              yaml.Node `yaml:"Queue"`
+	}
+	if err := props.Decode(&p); err != nil {
+		return Trigger{}, fmt.Errorf("event %s: %w", name, err)
+	}
+	t := Trigger{Name: name, Type: typ, Schedule: p.Schedule + p.ScheduleExpression}
+	for _, n := range []yaml.Node{p.Stream, p.Queue} {
+		f, arg, ok := intrinsic(&n)
+		switch {
+		case !ok || f != "Fn::GetAtt":
+		case arg.Kind == yaml.SequenceNode && len(arg.Content) > 0:
+			t.Source = arg.Content[0].Value
+		default:
+			t.Source, _, _ = strings.Cut(arg.Value, ".")
+		}
+	}
+	return t, nil
 }
 
 // public tells whether an event's route has no authorizer: it says NONE, or

@@ -337,3 +337,39 @@ func TestRealTemplate(t *testing.T) {
 		}
 	}
 }
+
+func TestTriggers(t *testing.T) {
+	t.Parallel()
+	tmpl, err := samtemplate.Parse([]byte(`
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Jobs:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Hourly:
+          Type: Schedule
+          Properties:
+            Schedule: rate(1 hour)
+        Outbox:
+          Type: DynamoDB
+          Properties:
+            Stream: !GetAtt EventsTable.StreamArn
+            StartingPosition: TRIM_HORIZON
+        Deliveries:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt [DeliveryQueue, Arn]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []samtemplate.Trigger{
+		{Name: "Deliveries", Type: "SQS", Source: "DeliveryQueue"},
+		{Name: "Hourly", Type: "Schedule", Schedule: "rate(1 hour)"},
+		{Name: "Outbox", Type: "DynamoDB", Source: "EventsTable"},
+	}
+	if diff := cmp.Diff(want, tmpl.Functions[0].Triggers); diff != "" {
+		t.Errorf("triggers (-want +got):\n%s", diff)
+	}
+}
