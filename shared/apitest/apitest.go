@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/citycode/citycode/shared/devauth"
+	"github.com/citycode/citycode/shared/dynamolite"
 	"github.com/citycode/citycode/shared/dynamotest"
 	"github.com/citycode/citycode/shared/localapi"
 	"github.com/citycode/citycode/shared/localenv"
@@ -77,7 +78,15 @@ func New(t testing.TB) *API {
 // tests can sign codes in the recent past (expired ones, for instance).
 func Secrets(t testing.TB, db *dynamotest.Env) localenv.Secrets {
 	t.Helper()
-	s, err := localenv.Prepare(t.Context(), t.TempDir(), db.Client, db.Tables["TrustTable"], time.Now().Add(-time.Hour))
+	cfg, err := dynamolite.ConfigFromEnv(db.AppEnv(t, "QrVerifyFunction"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lite, err := dynamolite.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := localenv.Prepare(t.Context(), t.TempDir(), lite, db.Tables["TrustTable"], time.Now().Add(-time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

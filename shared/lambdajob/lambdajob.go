@@ -17,12 +17,14 @@ import (
 
 // Main builds the job once, then serves invocations.
 func Main(job app.Job) {
-	Run(func(ctx context.Context, env app.Env) (any, error) { return job(ctx, env) })
+	Run(func(ctx context.Context, env app.Env) (any, error) { return job(ctx, env) }, true)
 }
 
-// Run builds a Lambda handler with build and starts the runtime loop, with
-// JSON logs and SIGTERM handling; a failed build ends the process.
-func Run(build func(context.Context, app.Env) (any, error)) {
+// Run builds a Lambda handler with build and starts the runtime loop with
+// JSON logs; a failed build ends the process. With shutdownHook the function
+// registers for SIGTERM (an extra Extensions API call before the first
+// invocation) and logs its shutdown.
+func Run(build func(context.Context, app.Env) (any, error), shutdownHook bool) {
 	ctx := context.Background()
 	slog.SetDefault(logging.New(os.Stdout, os.Getenv("LOG_LEVEL")))
 	h, err := build(ctx, os.Getenv)
@@ -30,7 +32,9 @@ func Run(build func(context.Context, app.Env) (any, error)) {
 		slog.Error("init failed", "error", fmt.Errorf("build handler: %w", err))
 		os.Exit(1)
 	}
-	lambda.StartWithOptions(h, lambda.WithContext(ctx), lambda.WithEnableSIGTERM(func() {
-		slog.Info("shutting down")
-	}))
+	opts := []lambda.Option{lambda.WithContext(ctx)}
+	if shutdownHook {
+		opts = append(opts, lambda.WithEnableSIGTERM(func() { slog.Info("shutting down") }))
+	}
+	lambda.StartWithOptions(h, opts...)
 }

@@ -16,8 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
+	"github.com/citycode/citycode/shared/dynamolite"
 	"github.com/citycode/citycode/shared/trust"
 )
 
@@ -33,7 +32,7 @@ type Secrets struct {
 
 // Prepare makes (or reuses) the secrets in dir and publishes the trust list
 // into the trust table.
-func Prepare(ctx context.Context, dir string, db *dynamodb.Client, trustTable string, now time.Time) (Secrets, error) {
+func Prepare(ctx context.Context, dir string, db *dynamolite.Client, trustTable string, now time.Time) (Secrets, error) {
 	docKey, err := documentKey(filepath.Join(dir, "document-key"))
 	if err != nil {
 		return Secrets{}, err

@@ -12,6 +12,7 @@ import (
 	"github.com/citycode/citycode/shared/holders"
 	"github.com/citycode/citycode/shared/httpapi"
 	"github.com/citycode/citycode/shared/logging"
+	"github.com/citycode/citycode/shared/secretstore"
 	"github.com/citycode/citycode/shared/trust"
 )
 
@@ -48,7 +49,7 @@ func New(ctx context.Context, env app.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	ring, err := trust.LoadKeyRing(ctx, env, awsCfg)
+	ring, err := trust.LoadKeyRing(ctx, env, secretstore.New(awsCfg).Read)
 	if err != nil {
 		return nil, err
 	}

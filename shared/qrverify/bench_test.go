@@ -23,19 +23,19 @@ import (
 // answered in memory" asks: one holder, marks and log entries in maps.
 type memoryStore struct {
 	mu     sync.Mutex
-	holder holders.Holder
+	holder Holder
 	used   map[Use]bool
 	log    int
 }
 
-func (m *memoryStore) Holder(_ context.Context, id string) (holders.Holder, holders.Account, error) {
+func (m *memoryStore) Holder(_ context.Context, id string) (Holder, error) {
 	if id != m.holder.ID {
-		return holders.Holder{}, holders.Account{}, holders.ErrNotEnrolled
+		return Holder{}, ErrNoHolder
 	}
-	return m.holder, holders.Account{HolderID: id, BalanceFen: 500}, nil
+	return m.holder, nil
 }
 
-func (m *memoryStore) Accept(_ context.Context, use *Use, _ string, entry *holders.AccessEntry) error {
+func (m *memoryStore) Accept(_ context.Context, use *Use, _ string, entry *AccessEntry) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if use != nil {
@@ -64,8 +64,8 @@ func BenchmarkVerifyHandler(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := holders.Holder{ID: "hdr_aaaaaaaaaaaaaaaaaaaaaaaaaa", Name: "张伟", DocumentType: holders.DocResidentID,
-		DocumentNumber: "110105199003071239", DateOfBirth: "1990-03-07", Nationality: "CHN", Status: holders.StatusActive}
+	h := Holder{ID: "hdr_aaaaaaaaaaaaaaaaaaaaaaaaaa", Name: "张伟", DocumentType: holders.DocResidentID,
+		DocumentNumber: "110105199003071239", DateOfBirth: "1990-03-07", Nationality: "CHN", Status: holders.StatusActive, BalanceFen: 500}
 	store := &memoryStore{holder: h, used: map[Use]bool{}}
 	static := trust.StaticSource{List: list}
 	mux := http.NewServeMux()

@@ -3,36 +3,34 @@ package qrverify
 import (
 	"context"
 	"encoding/hex"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/smithy-go/middleware"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/citycode/citycode/shared/credential"
+	"github.com/citycode/citycode/shared/dynamolite"
 	"github.com/citycode/citycode/shared/dynamotest"
 	"github.com/citycode/citycode/shared/holders"
 	"github.com/citycode/citycode/shared/trust"
 )
 
-// callCounter counts DynamoDB operations by name.
+// callCounter is an http.RoundTripper that counts DynamoDB operations by
+// name (the X-Amz-Target header) on their way to DynamoDB Local.
 type callCounter struct {
 	mu    sync.Mutex
 	calls map[string]int
 }
 
-func (c *callCounter) option(o *dynamodb.Options) {
-	o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
-		return s.Initialize.Add(middleware.InitializeMiddlewareFunc("count", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-			c.mu.Lock()
-			c.calls[awsmiddleware.GetOperationName(ctx)]++
-			c.mu.Unlock()
-			return next.HandleInitialize(ctx, in)
-		}), middleware.After)
-	})
+func (c *callCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	_, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
+	c.mu.Lock()
+	c.calls[op]++
+	c.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 func (c *callCounter) take() map[string]int {
@@ -65,7 +63,7 @@ func TestOneReadAndOneWritePerVerification(t *testing.T) {
 		t.Fatal(err)
 	}
 	counter := &callCounter{calls: map[string]int{}}
-	counted := dynamodb.New(db.Client.Options(), counter.option)
+	counted := liteClient(t, db, &http.Client{Transport: counter})
 	v := NewVerifier(trust.StaticSource{List: list}, NewDynamoStore(counted, db.Tables["CodeUsesTable"], db.Tables["HoldersTable"]), "CN-SH", 30*time.Second)
 	signer, _ := ring.Signer(now)
 	ref, _ := holders.Ref(h.ID)
@@ -93,4 +91,20 @@ func TestOneReadAndOneWritePerVerification(t *testing.T) {
 			t.Errorf("%s: storage calls (-want +got):\n%s", tc.purpose, diff)
 		}
 	}
+}
+
+// liteClient is a dynamolite client of the test's DynamoDB Local, sending
+// through hc (nil: its own).
+func liteClient(t *testing.T, db *dynamotest.Env, hc *http.Client) *dynamolite.Client {
+	t.Helper()
+	cfg, err := dynamolite.ConfigFromEnv(db.AppEnv(t, "QrVerifyFunction"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.HTTPClient = hc
+	c, err := dynamolite.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/citycode/citycode/shared/app"
-	"github.com/citycode/citycode/shared/awsclient"
+	"github.com/citycode/citycode/shared/dynamolite"
 	"github.com/citycode/citycode/shared/httpapi"
 	"github.com/citycode/citycode/shared/logging"
 	"github.com/citycode/citycode/shared/trust"
@@ -53,12 +53,15 @@ func New(ctx context.Context, env app.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := awsclient.Config(ctx, env)
+	dbCfg, err := dynamolite.ConfigFromEnv(env)
+	if err != nil {
+		return nil, err
+	}
+	db, err := dynamolite.New(dbCfg)
 	if err != nil {
 		return nil, err
 	}
 	log := logging.New(os.Stdout, env("LOG_LEVEL")).With("function", "qr-verify")
-	db := awsclient.DynamoDB(awsCfg, env)
 	list := trust.NewTableSource(db, cfg.Trust, log)
 	if cfg.Provisioned {
 		if _, err := list.Current(ctx); err != nil {

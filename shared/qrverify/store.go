@@ -2,21 +2,58 @@ package qrverify
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base32"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
+	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
-	"github.com/citycode/citycode/shared/holders"
+	"github.com/citycode/citycode/shared/dynamolite"
 )
 
-// ErrReplayed is a single-use code accepted before for the same purpose.
-var ErrReplayed = errors.New("qrverify: code already used for this purpose")
+// qr-verify reads and writes items of shared/holders' table directly, with
+// dynamolite rather than through shared/holders, which links the AWS SDK's
+// DynamoDB client: its package initialisation alone would put qr-verify's
+// cold start over budget (see shared/dynamolite). The items are holders'
+// (infra/holders.md); what is here must stay exactly what
+// shared/holders/store.go writes and reads, which store_test.go checks
+// against holders.Store itself.
+
+var (
+	// ErrReplayed is a single-use code accepted before for the same purpose.
+	ErrReplayed = errors.New("qrverify: code already used for this purpose")
+	// ErrNoHolder is a code whose holder is not enrolled here.
+	ErrNoHolder = errors.New("qrverify: no such holder")
+)
+
+// statusActive is holders.StatusActive: the holder's codes are honoured.
+const statusActive = "active"
+
+// Holder is what verification reads of a holder: its PROFILE item and the
+// balance of its ACCOUNT item.
+type Holder struct {
+	ID             string
+	Name           string
+	DocumentType   string
+	DocumentNumber string
+	DateOfBirth    string
+	Nationality    string
+	Status         string
+	BalanceFen     int64
+}
+
+// AccessEntry is a release of the holder's data, for the holder's access
+// log (holders.AccessEntry).
+type AccessEntry struct {
+	At           time.Time
+	Organisation string
+	Actor        string
+	Purpose      string
+	What         []string
+	Outcome      string
+}
 
 // Use is one acceptance of a code for a purpose.
 type Use struct {
@@ -31,71 +68,162 @@ type Use struct {
 // one write that accepts the code (the single-use mark and the access-log
 // entry together).
 type Store interface {
-	Holder(ctx context.Context, holderID string) (holders.Holder, holders.Account, error)
+	// Holder reads the holder; ErrNoHolder when there is none.
+	Holder(ctx context.Context, holderID string) (Holder, error)
 	// Accept records the use (when use is not nil, conditionally: ErrReplayed
 	// if it exists) and the access-log entry (when entry is not nil), in one
 	// write.
-	Accept(ctx context.Context, use *Use, holderID string, entry *holders.AccessEntry) error
+	Accept(ctx context.Context, use *Use, holderID string, entry *AccessEntry) error
+}
+
+// idEncoding is holders' id encoding: unpadded base32, lower case in ids.
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// idFromRef is the holder id a code's reference names (holders.IDFromRef):
+// "hdr_" and the 16 bytes in lower-case base32.
+func idFromRef(ref [16]byte) string {
+	return "hdr_" + strings.ToLower(idEncoding.EncodeToString(ref[:]))
+}
+
+// newEntryID is a fresh access-log entry id, as holders makes them.
+func newEntryID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "acc_" + strings.ToLower(idEncoding.EncodeToString(b[:]))
+}
+
+// The holders table's keys (shared/holders/store.go).
+const (
+	skProfile = "PROFILE"
+	skAccount = "ACCOUNT"
+	skAccess  = "ACCESS#"
+)
+
+func holderPK(id string) string { return "HOLDER#" + id }
+
+func holderKey(id, sk string) dynamolite.Item {
+	return dynamolite.Item{"pk": dynamolite.String(holderPK(id)), "sk": dynamolite.String(sk)}
 }
 
 // DynamoStore keeps single-use marks in CodeUsesTable (pk, TTL expires_at)
-// and writes access-log entries to the holders table.
+// and reads holders from, and writes access-log entries to, the holders
+// table.
 type DynamoStore struct {
-	db      *dynamodb.Client
+	db      *dynamolite.Client
 	uses    string
-	holders *holders.Store
+	holders string
 }
 
 // NewDynamoStore returns the store over the two tables.
-func NewDynamoStore(db *dynamodb.Client, usesTable, holdersTable string) *DynamoStore {
-	return &DynamoStore{db: db, uses: usesTable, holders: holders.NewStore(db, holdersTable, nil)}
+func NewDynamoStore(db *dynamolite.Client, usesTable, holdersTable string) *DynamoStore {
+	return &DynamoStore{db: db, uses: usesTable, holders: holdersTable}
 }
 
-// Holder reads the holder's profile and account in one call.
-func (s *DynamoStore) Holder(ctx context.Context, id string) (holders.Holder, holders.Account, error) {
-	return s.holders.Snapshot(ctx, id)
-}
-
-// Accept writes the use mark and the access entry in one call.
-func (s *DynamoStore) Accept(ctx context.Context, use *Use, holderID string, entry *holders.AccessEntry) error {
-	var writes []types.TransactWriteItem
-	if use != nil {
-		writes = append(writes, types.TransactWriteItem{Put: &types.Put{
-			TableName: aws.String(s.uses),
-			Item: map[string]types.AttributeValue{
-				"pk":         &types.AttributeValueMemberS{Value: use.Purpose + "#" + use.Issuer + "#" + hex.EncodeToString(use.CodeID[:])},
-				"expires_at": &types.AttributeValueMemberN{Value: strconv.FormatInt(use.Until.Unix(), 10)},
-			},
-			ConditionExpression: aws.String("attribute_not_exists(pk)"),
-		}})
+// Holder reads the holder's PROFILE and ACCOUNT items in one consistent
+// call.
+func (s *DynamoStore) Holder(ctx context.Context, id string) (Holder, error) {
+	out, err := s.db.BatchGetItem(ctx, dynamolite.BatchGetItemInput{RequestItems: map[string]dynamolite.KeysAndAttributes{
+		s.holders: {Keys: []dynamolite.Item{holderKey(id, skProfile), holderKey(id, skAccount)}, ConsistentRead: true},
+	}})
+	if err != nil {
+		return Holder{}, fmt.Errorf("read holder: %w", err)
 	}
-	if entry != nil {
-		w, err := s.holders.AccessLogWrite(holderID, *entry)
+	if len(out.UnprocessedKeys) > 0 {
+		return Holder{}, errors.New("read holder: throttled")
+	}
+	var h Holder
+	for _, it := range out.Responses[s.holders] {
+		sk, err := it.GetString("sk")
+		if err == nil {
+			switch sk {
+			case skProfile:
+				err = readProfile(it, &h)
+			case skAccount:
+				h.BalanceFen, err = it.GetInt("balance_fen")
+			}
+		}
+		if err != nil {
+			return Holder{}, fmt.Errorf("read holder: %w", err)
+		}
+	}
+	if h.ID == "" {
+		return Holder{}, ErrNoHolder
+	}
+	return h, nil
+}
+
+// readProfile reads the PROFILE item's attributes (the dynamodbav names of
+// holders.Holder).
+func readProfile(it dynamolite.Item, h *Holder) error {
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{
+		{"holder_id", &h.ID}, {"name", &h.Name}, {"document_type", &h.DocumentType}, {"document_number", &h.DocumentNumber},
+		{"date_of_birth", &h.DateOfBirth}, {"nationality", &h.Nationality}, {"status", &h.Status},
+	} {
+		v, err := it.GetString(f.name)
 		if err != nil {
 			return err
 		}
-		writes = append(writes, w)
+		*f.dst = v
 	}
-	switch len(writes) {
+	return nil
+}
+
+// accessItem is the access-log item of e, exactly as holders.Store writes
+// an AccessEntry with the SDK's attributevalue package: times as RFC 3339
+// strings, What as a list of strings.
+func accessItem(holderID, entryID string, e AccessEntry) dynamolite.Item {
+	it := holderKey(holderID, skAccess+e.At.UTC().Format(time.RFC3339Nano)+"#"+entryID)
+	it["entry_id"] = dynamolite.String(entryID)
+	it["at"] = dynamolite.String(e.At.Format(time.RFC3339Nano))
+	it["organisation"] = dynamolite.String(e.Organisation)
+	it["actor"] = dynamolite.String(e.Actor)
+	it["purpose"] = dynamolite.String(e.Purpose)
+	it["what"] = dynamolite.StringList(e.What)
+	it["outcome"] = dynamolite.String(e.Outcome)
+	return it
+}
+
+// Accept writes the use mark and the access entry in one call: a PutItem
+// for one of them, a transaction for both.
+func (s *DynamoStore) Accept(ctx context.Context, use *Use, holderID string, entry *AccessEntry) error {
+	var puts []dynamolite.PutItemInput
+	if use != nil {
+		puts = append(puts, dynamolite.PutItemInput{
+			TableName: s.uses,
+			Item: dynamolite.Item{
+				"pk":         dynamolite.String(use.Purpose + "#" + use.Issuer + "#" + hex.EncodeToString(use.CodeID[:])),
+				"expires_at": dynamolite.Int(use.Until.Unix()),
+			},
+			ConditionExpression: "attribute_not_exists(pk)",
+		})
+	}
+	if entry != nil {
+		puts = append(puts, dynamolite.PutItemInput{
+			TableName: s.holders, Item: accessItem(holderID, newEntryID(), *entry), ConditionExpression: "attribute_not_exists(pk)",
+		})
+	}
+	var err error
+	switch len(puts) {
 	case 0:
 		return nil
 	case 1:
-		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: writes[0].Put.TableName, Item: writes[0].Put.Item, ConditionExpression: writes[0].Put.ConditionExpression,
-		})
-		var ccf *types.ConditionalCheckFailedException
-		if errors.As(err, &ccf) {
+		err = s.db.PutItem(ctx, puts[0])
+		if use != nil && errors.Is(err, dynamolite.ErrConditionalCheckFailed) {
 			return ErrReplayed
 		}
-		if err != nil {
-			return fmt.Errorf("accept code: %w", err)
+	default:
+		items := make([]dynamolite.TransactWriteItem, len(puts))
+		for i := range puts {
+			items[i].Put = &puts[i]
 		}
-		return nil
-	}
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
-	var tce *types.TransactionCanceledException
-	if errors.As(err, &tce) && use != nil && aws.ToString(tce.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
-		return ErrReplayed
+		err = s.db.TransactWriteItems(ctx, dynamolite.TransactWriteItemsInput{TransactItems: items})
+		var e *dynamolite.Error
+		if errors.As(err, &e) && len(e.CancellationReasons) > 0 && e.CancellationReasons[0].Code == "ConditionalCheckFailed" {
+			return ErrReplayed // the use mark is the first put
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("accept code: %w", err)

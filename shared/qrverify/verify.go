@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/citycode/citycode/shared/credential"
-	"github.com/citycode/citycode/shared/holders"
 	"github.com/citycode/citycode/shared/trust"
 )
 
@@ -80,26 +79,26 @@ func (v *Verifier) Verify(ctx context.Context, code string, p Purpose, scanner S
 		return v.accept(ctx, res, use, "", nil)
 	}
 
-	id := holders.IDFromRef(c.Subject)
-	h, acct, err := v.store.Holder(ctx, id)
-	if errors.Is(err, holders.ErrNotEnrolled) || (err == nil && h.Status != holders.StatusActive) {
+	id := idFromRef(c.Subject)
+	h, err := v.store.Holder(ctx, id)
+	if errors.Is(err, ErrNoHolder) || (err == nil && h.Status != statusActive) {
 		return Result{Reason: ReasonHolderSuspended}, nil
 	}
 	if err != nil {
 		return Result{}, err
 	}
 	for _, claim := range p.Claims {
-		res.Claims[claim] = claimValue(claim, h, acct, now)
+		res.Claims[claim] = claimValue(claim, h, now)
 	}
-	var entry *holders.AccessEntry
+	var entry *AccessEntry
 	if p.personal() {
-		entry = &holders.AccessEntry{At: now.UTC(), Organisation: scanner.Org, Actor: scanner.Subject, Purpose: p.Name,
+		entry = &AccessEntry{At: now.UTC(), Organisation: scanner.Org, Actor: scanner.Subject, Purpose: p.Name,
 			What: p.Claims, Outcome: "released"}
 	}
 	return v.accept(ctx, res, use, id, entry)
 }
 
-func (v *Verifier) accept(ctx context.Context, res Result, use *Use, holderID string, entry *holders.AccessEntry) (Result, error) {
+func (v *Verifier) accept(ctx context.Context, res Result, use *Use, holderID string, entry *AccessEntry) (Result, error) {
 	err := v.store.Accept(ctx, use, holderID, entry)
 	if errors.Is(err, ErrReplayed) {
 		return Result{Reason: ReasonReplayed}, nil
@@ -110,7 +109,7 @@ func (v *Verifier) accept(ctx context.Context, res Result, use *Use, holderID st
 	return res, nil
 }
 
-func claimValue(claim string, h holders.Holder, acct holders.Account, now time.Time) any {
+func claimValue(claim string, h Holder, now time.Time) any {
 	switch claim {
 	case ClaimName:
 		return h.Name
@@ -128,7 +127,7 @@ func claimValue(claim string, h holders.Holder, acct holders.Account, now time.T
 		}
 		return "adult"
 	case ClaimMayTravel:
-		return acct.BalanceFen > 0
+		return h.BalanceFen > 0
 	}
 	return nil
 }

@@ -8,17 +8,22 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
 	"github.com/citycode/citycode/shared/app"
 	"github.com/citycode/citycode/shared/credential"
 )
 
+// SecretReader answers the string of the secret named id (an ARN or a
+// name); shared/secretstore reads Secrets Manager.
+type SecretReader func(ctx context.Context, id string) (string, error)
+
 // LoadKeyRing loads the issuer's key ring once per cold start: from the
-// file SIGNING_KEYS_FILE (local runs), else from the Secrets Manager secret
-// SIGNING_KEYS_SECRET_ARN, whose string is the ring's JSON.
-func LoadKeyRing(ctx context.Context, env app.Env, awsCfg aws.Config) (*KeyRing, error) {
+// file SIGNING_KEYS_FILE (local runs), else from the secret
+// SIGNING_KEYS_SECRET_ARN read with readSecret, whose string is the ring's
+// JSON. Package trust does not read Secrets Manager itself, so that
+// qr-verify, which links trust but needs no secret, does not link the
+// Secrets Manager client (about 1 ms of package initialisation per cold
+// start).
+func LoadKeyRing(ctx context.Context, env app.Env, readSecret SecretReader) (*KeyRing, error) {
 	if path := env("SIGNING_KEYS_FILE"); path != "" {
 		return ReadKeyRingFile(path)
 	}
@@ -26,12 +31,12 @@ func LoadKeyRing(ctx context.Context, env app.Env, awsCfg aws.Config) (*KeyRing,
 	if arn == "" {
 		return nil, errors.New("trust: neither SIGNING_KEYS_FILE nor SIGNING_KEYS_SECRET_ARN is set")
 	}
-	out, err := secretsmanager.NewFromConfig(awsCfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+	secret, err := readSecret(ctx, arn)
 	if err != nil {
 		return nil, fmt.Errorf("trust: read signing keys secret: %w", err)
 	}
 	var r KeyRing
-	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &r); err != nil {
+	if err := json.Unmarshal([]byte(secret), &r); err != nil {
 		return nil, fmt.Errorf("trust: signing keys secret: %w", err)
 	}
 	return &r, nil

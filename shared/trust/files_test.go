@@ -3,6 +3,7 @@ package trust
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/citycode/citycode/shared/app"
 	"github.com/citycode/citycode/shared/credential"
+	"github.com/citycode/citycode/shared/secretstore"
 )
 
 func mapEnv(m map[string]string) app.Env { return func(k string) string { return m[k] } }
@@ -53,11 +55,12 @@ func TestLoadKeyRingFromFile(t *testing.T) {
 		{"a damaged file", map[string]string{"SIGNING_KEYS_FILE": damaged}, true},
 		{"a missing file", map[string]string{"SIGNING_KEYS_FILE": filepath.Join(dir, "none.json")}, true},
 		{"nothing configured", map[string]string{}, true},
+		{"a secret that cannot be read", map[string]string{"SIGNING_KEYS_SECRET_ARN": "arn:aws:secretsmanager:cn-north-1:1:secret:x"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := LoadKeyRing(t.Context(), mapEnv(tt.env), aws.Config{})
+			got, err := LoadKeyRing(t.Context(), mapEnv(tt.env), noSecrets)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("LoadKeyRing = %v, want error %v", err, tt.wantErr)
 			}
@@ -68,6 +71,11 @@ func TestLoadKeyRingFromFile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// noSecrets is the SecretReader of a run with no secret store.
+func noSecrets(context.Context, string) (string, error) {
+	return "", errors.New("no secret store here")
 }
 
 // TestLoadKeyRingFromSecretsManager reads a signing-only ring from a secret
@@ -84,7 +92,8 @@ func TestLoadKeyRingFromSecretsManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := LoadKeyRing(t.Context(), mapEnv(map[string]string{"SIGNING_KEYS_SECRET_ARN": aws.ToString(out.ARN)}), cfg)
+	secrets := secretstore.New(cfg)
+	got, err := LoadKeyRing(t.Context(), mapEnv(map[string]string{"SIGNING_KEYS_SECRET_ARN": aws.ToString(out.ARN)}), secrets.Read)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +103,7 @@ func TestLoadKeyRingFromSecretsManager(t *testing.T) {
 	if _, err := got.Signer(t0.Add(time.Hour)); err != nil {
 		t.Errorf("no signer from the secret's ring: %v", err)
 	}
-	_, err = LoadKeyRing(t.Context(), mapEnv(map[string]string{"SIGNING_KEYS_SECRET_ARN": "citycode/none"}), cfg)
+	_, err = LoadKeyRing(t.Context(), mapEnv(map[string]string{"SIGNING_KEYS_SECRET_ARN": "citycode/none"}), secrets.Read)
 	if err == nil {
 		t.Error("a missing secret loaded")
 	}

@@ -6,15 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/citycode/citycode/shared/app"
+	"github.com/citycode/citycode/shared/dynamolite"
 )
 
 // DefaultSourceRefresh is how long a TableSource serves a list before it
@@ -33,14 +29,16 @@ var (
 )
 
 // Store keeps the current signed list in the trust table (pk "pk"): one
-// item, pk "LIST#current", with the JWS in "signed" and its "version".
+// item, pk "LIST#current", with the JWS in "signed" and its "version". It
+// uses dynamolite, not the AWS SDK, because qr-verify reads the list and
+// its cold start cannot afford the SDK's DynamoDB client (see dynamolite).
 type Store struct {
-	db    *dynamodb.Client
+	db    *dynamolite.Client
 	table string
 }
 
 // NewStore answers a Store over table.
-func NewStore(db *dynamodb.Client, table string) *Store {
+func NewStore(db *dynamolite.Client, table string) *Store {
 	return &Store{db: db, table: table}
 }
 
@@ -48,18 +46,17 @@ func NewStore(db *dynamodb.Client, table string) *Store {
 // one's (a conditional write: concurrent publishers cannot roll back).
 // version must be the list's own; the caller has just published it.
 func (s *Store) Put(ctx context.Context, signed string, version int) error {
-	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(s.table),
-		Item: map[string]types.AttributeValue{
-			"pk":      &types.AttributeValueMemberS{Value: currentPK},
-			"signed":  &types.AttributeValueMemberS{Value: signed},
-			"version": &types.AttributeValueMemberN{Value: strconv.Itoa(version)},
+	err := s.db.PutItem(ctx, dynamolite.PutItemInput{
+		TableName: s.table,
+		Item: dynamolite.Item{
+			"pk":      dynamolite.String(currentPK),
+			"signed":  dynamolite.String(signed),
+			"version": dynamolite.Int(int64(version)),
 		},
-		ConditionExpression:       aws.String("attribute_not_exists(pk) OR version < :v"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: strconv.Itoa(version)}},
+		ConditionExpression:       "attribute_not_exists(pk) OR version < :v",
+		ExpressionAttributeValues: dynamolite.Item{":v": dynamolite.Int(int64(version))},
 	})
-	var cfe *types.ConditionalCheckFailedException
-	if errors.As(err, &cfe) {
+	if errors.Is(err, dynamolite.ErrConditionalCheckFailed) {
 		return fmt.Errorf("%w (version %d)", ErrVersionNotNewer, version)
 	}
 	if err != nil {
@@ -70,26 +67,23 @@ func (s *Store) Put(ctx context.Context, signed string, version int) error {
 
 // Get answers the stored signed list, unverified, and its version.
 func (s *Store) Get(ctx context.Context) (string, int, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table),
-		Key:       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: currentPK}},
-	})
+	out, err := s.db.GetItem(ctx, dynamolite.GetItemInput{TableName: s.table, Key: dynamolite.Item{"pk": dynamolite.String(currentPK)}})
 	if err != nil {
 		return "", 0, fmt.Errorf("trust: get list: %w", err)
 	}
 	if out.Item == nil {
 		return "", 0, ErrNoList
 	}
-	signed, ok := out.Item["signed"].(*types.AttributeValueMemberS)
-	ver, ok2 := out.Item["version"].(*types.AttributeValueMemberN)
-	if !ok || !ok2 {
-		return "", 0, errors.New("trust: stored list item is malformed")
+	_, hasVersion := out.Item["version"]
+	signed, err := out.Item.GetString("signed")
+	v, verr := out.Item.GetInt("version")
+	if err = errors.Join(err, verr); err == nil && (signed == "" || !hasVersion) {
+		err = errors.New("no signed list or no version")
 	}
-	v, err := strconv.Atoi(ver.Value)
 	if err != nil {
-		return "", 0, fmt.Errorf("trust: stored list version: %w", err)
+		return "", 0, fmt.Errorf("trust: stored list item is malformed: %w", err)
 	}
-	return signed.Value, v, nil
+	return signed, int(v), nil
 }
 
 // ListSource answers the current verified list, with its JWS.
@@ -147,7 +141,7 @@ type TableSource struct {
 }
 
 // NewTableSource answers a source over cfg.Table; it does no I/O.
-func NewTableSource(db *dynamodb.Client, cfg SourceConfig, logger *slog.Logger) *TableSource {
+func NewTableSource(db *dynamolite.Client, cfg SourceConfig, logger *slog.Logger) *TableSource {
 	return &TableSource{store: NewStore(db, cfg.Table), cfg: cfg, logger: logger, now: time.Now}
 }
 

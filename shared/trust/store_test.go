@@ -7,24 +7,31 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/citycode/citycode/shared/credential"
+	"github.com/citycode/citycode/shared/dynamolite"
 	"github.com/citycode/citycode/shared/dynamotest"
 )
 
-// trustTable answers this test's copy of the template's TrustTable.
-func trustTable(t *testing.T) (*dynamodb.Client, string) {
+// trustTable answers a client of this test's DynamoDB Local and its copy of
+// the template's TrustTable.
+func trustTable(t *testing.T) (*dynamolite.Client, string) {
 	t.Helper()
 	db := dynamotest.New(t)
 	name, ok := db.Tables["TrustTable"]
 	if !ok {
 		t.Fatal("template.yaml has no TrustTable")
 	}
-	return db.Client, name
+	cfg, err := dynamolite.ConfigFromEnv(mapEnv(map[string]string{"DYNAMODB_ENDPOINT": db.Endpoint}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := dynamolite.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, name
 }
 
 func TestStorePutOnlyRaisesTheVersion(t *testing.T) {
@@ -70,6 +77,26 @@ func TestStorePutOnlyRaisesTheVersion(t *testing.T) {
 	}
 }
 
+func TestStoreGetRefusesMalformedItems(t *testing.T) {
+	t.Parallel()
+	db, table := trustTable(t)
+	s := NewStore(db, table)
+	pk := dynamolite.String(currentPK)
+	for name, it := range map[string]dynamolite.Item{
+		"no signed list":     {"pk": pk, "version": dynamolite.Int(1)},
+		"no version":         {"pk": pk, "signed": dynamolite.String("jws")},
+		"a version not an N": {"pk": pk, "signed": dynamolite.String("jws"), "version": dynamolite.String("1")},
+		"a list not an S":    {"pk": pk, "signed": dynamolite.Int(7), "version": dynamolite.Int(1)},
+	} {
+		if err := db.PutItem(t.Context(), dynamolite.PutItemInput{TableName: table, Item: it}); err != nil {
+			t.Fatal(err)
+		}
+		if signed, v, err := s.Get(t.Context()); err == nil {
+			t.Errorf("%s: Get = %q, %d; want an error", name, signed, v)
+		}
+	}
+}
+
 // TestTableSource: read on first use, served from memory for Refresh,
 // newer versions taken, a bad stored list survived on the cached one until
 // that is too old.
@@ -98,9 +125,8 @@ func TestTableSource(t *testing.T) {
 	v2 := put(home, 2, t0)
 	// rollback writes v1 around Store.Put's condition, as a careless script might.
 	rollback := func() {
-		_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{
-			"pk": &types.AttributeValueMemberS{Value: currentPK}, "signed": &types.AttributeValueMemberS{Value: v1},
-			"version": &types.AttributeValueMemberN{Value: "1"},
+		err := db.PutItem(ctx, dynamolite.PutItemInput{TableName: table, Item: dynamolite.Item{
+			"pk": dynamolite.String(currentPK), "signed": dynamolite.String(v1), "version": dynamolite.Int(1),
 		}})
 		if err != nil {
 			t.Fatal(err)

@@ -26,6 +26,7 @@ import (
 	"github.com/citycode/citycode/shared/app"
 	"github.com/citycode/citycode/shared/awsclient"
 	"github.com/citycode/citycode/shared/devauth"
+	"github.com/citycode/citycode/shared/dynamolite"
 	"github.com/citycode/citycode/shared/localapi"
 	"github.com/citycode/citycode/shared/localenv"
 	"github.com/citycode/citycode/shared/localstack"
@@ -96,7 +97,15 @@ func realMain(ctx context.Context, args []string) error {
 	if err := localstack.CreateTables(ctx, db, tmpl, func(id string) string { return tables[id] }); err != nil {
 		return err
 	}
-	secrets, err := localenv.Prepare(ctx, filepath.Join(root, localstack.LocalDir), db, tables["TrustTable"], time.Now())
+	liteCfg, err := dynamolite.ConfigFromEnv(mapEnv(overrides))
+	if err != nil {
+		return err
+	}
+	lite, err := dynamolite.New(liteCfg)
+	if err != nil {
+		return err
+	}
+	secrets, err := localenv.Prepare(ctx, filepath.Join(root, localstack.LocalDir), lite, tables["TrustTable"], time.Now())
 	if err != nil {
 		return err
 	}
