@@ -17,6 +17,7 @@ import (
 	"github.com/citycode/citycode/shared/httpapi"
 	"github.com/citycode/citycode/shared/idempotency"
 	"github.com/citycode/citycode/shared/logging"
+	"github.com/citycode/citycode/shared/outbox"
 )
 
 // Config is the holders function's configuration, from its environment.
@@ -27,6 +28,9 @@ type Config struct {
 	// (DOCUMENT_KEY_SECRET_ARN, AWS) provides the document index's HMAC key.
 	DocumentKeyHex       string
 	DocumentKeySecretARN string
+	// Events is where enrollments write their events (EVENTS_TABLE,
+	// EVENT_RETENTION).
+	Events outbox.Config
 }
 
 // ConfigFrom reads the configuration from env.
@@ -39,6 +43,11 @@ func ConfigFrom(env app.Env) (Config, error) {
 	case c.DocumentKeyHex == "" && c.DocumentKeySecretARN == "":
 		return Config{}, errors.New("DOCUMENT_KEY or DOCUMENT_KEY_SECRET_ARN must be set")
 	}
+	events, err := outbox.ConfigFrom(env)
+	if err != nil {
+		return Config{}, err
+	}
+	c.Events = events
 	return c, nil
 }
 
@@ -57,7 +66,8 @@ func New(ctx context.Context, env app.Env) (http.Handler, error) {
 		return nil, err
 	}
 	db := awsclient.DynamoDB(awsCfg, env)
-	api := NewAPI(NewStore(db, cfg.HoldersTable, docKey), idempotency.NewStore(db, cfg.IdempotencyTable))
+	store := NewStore(db, cfg.HoldersTable, docKey).WithOutbox(outbox.New(db, cfg.Events.Table, cfg.Events.Retention))
+	api := NewAPI(store, idempotency.NewStore(db, cfg.IdempotencyTable))
 	mux := http.NewServeMux()
 	api.Routes(mux)
 	return httpapi.Serve(logger(env), mux), nil

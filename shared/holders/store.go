@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/citycode/citycode/shared/outbox"
 )
 
 // Store keeps holders in HoldersTable; see infra/holders.md for the items.
@@ -25,13 +27,25 @@ type Store struct {
 	db     *dynamodb.Client
 	table  string
 	docKey []byte
+	outbox *outbox.Outbox
 	now    func() time.Time
 }
 
 // NewStore returns a Store on table. docKey keys the HMAC that indexes
-// document numbers, so that no number is ever part of a key.
+// document numbers, so that no number is ever part of a key. The Store
+// writes no events until given an outbox (WithOutbox): only stores that
+// never enroll anyone (qr-issue, qr-verify) and other capabilities' test
+// fixtures go without.
 func NewStore(db *dynamodb.Client, table string, docKey []byte) *Store {
 	return &Store{db: db, table: table, docKey: docKey, now: func() time.Time { return time.Now().UTC() }}
+}
+
+// WithOutbox returns a copy of s that writes each enrollment's events
+// (infra/events) through ob, in the enrollment's transaction.
+func (s *Store) WithOutbox(ob *outbox.Outbox) *Store {
+	c := *s
+	c.outbox = ob
+	return &c
 }
 
 const (
@@ -122,7 +136,7 @@ func (s *Store) Enroll(ctx context.Context, sub string, e Enrollment) (Holder, e
 		return Holder{}, err
 	}
 	writes = append([]types.TransactWriteItem{putNew(s.table, login)}, writes...)
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
+	err = s.transact(ctx, writes, enrolled(h, kindResident))
 	switch failed := cancelled(err); {
 	case failed == nil && err != nil:
 		return Holder{}, fmt.Errorf("enroll: %w", err)
@@ -214,7 +228,7 @@ func (s *Store) AddDependant(ctx context.Context, guardian string, d DependantEn
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
 	writes = append([]types.TransactWriteItem{room, putNew(s.table, link)}, writes...)
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
+	err = s.transact(ctx, writes, enrolled(h, kindDependant), dependantAdded(h, guardian))
 	if err == nil {
 		return h, nil
 	}

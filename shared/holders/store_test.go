@@ -13,16 +13,25 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/citycode/citycode/shared/dynamotest"
+	"github.com/citycode/citycode/shared/outbox"
 )
 
 func newTestStore(t *testing.T) *Store {
+	t.Helper()
+	s, _ := newEventedStore(t)
+	return s
+}
+
+// newEventedStore is a Store with its outbox, and the test's tables.
+func newEventedStore(t *testing.T) (*Store, *dynamotest.Env) {
 	t.Helper()
 	db := dynamotest.New(t)
 	key, err := hex.DecodeString(db.FunctionEnv(t, "HoldersFunction")["DOCUMENT_KEY"])
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewStore(db.Client, db.Tables["HoldersTable"], key)
+	ob := outbox.New(db.Client, db.Tables["EventsTable"], outbox.DefaultRetention)
+	return NewStore(db.Client, db.Tables["HoldersTable"], key).WithOutbox(ob), db
 }
 
 func adult(n int) Enrollment {

@@ -15,6 +15,7 @@ import (
 	"github.com/citycode/citycode/shared/app"
 	"github.com/citycode/citycode/shared/awsclient"
 	"github.com/citycode/citycode/shared/holders"
+	"github.com/citycode/citycode/shared/outbox"
 )
 
 // Demo is the shape of infra/seed/demo.json.
@@ -70,7 +71,8 @@ func Load(ctx context.Context, env app.Env, d Demo) error {
 	if err != nil {
 		return err
 	}
-	store := holders.NewStore(awsclient.DynamoDB(awsCfg, env), cfg.HoldersTable, key)
+	db := awsclient.DynamoDB(awsCfg, env)
+	store := holders.NewStore(db, cfg.HoldersTable, key).WithOutbox(outbox.New(db, cfg.Events.Table, cfg.Events.Retention))
 	today := time.Now().UTC()
 	for _, r := range d.Residents {
 		if errs := r.Enrollment.Validate(today); len(errs) > 0 {
