@@ -23,7 +23,8 @@ import (
 // Secrets are the local stand-ins, as function environment variables, and
 // the key rings behind them.
 type Secrets struct {
-	// Env holds DOCUMENT_KEY, SIGNING_KEYS_FILE and TRUST_ROOT_JWK.
+	// Env holds DOCUMENT_KEY, SIGNING_KEYS_FILE and TRUST_ROOT_JWK, and for
+	// the trust publisher ROOT_KEYS_FILE and TRUST_PEER_FILES.
 	Env map[string]string
 	// Home and Peer are the local issuers: CN-SH and the demo second city
 	// CN-HZ, whose codes verify through the imported peer list.
@@ -55,6 +56,8 @@ func Prepare(ctx context.Context, dir string, db *dynamolite.Client, trustTable 
 		Env: map[string]string{
 			"DOCUMENT_KEY":      docKey,
 			"SIGNING_KEYS_FILE": paths.HomeKeys,
+			"ROOT_KEYS_FILE":    paths.HomeKeys,
+			"TRUST_PEER_FILES":  paths.PeerFile,
 			"TRUST_ROOT_JWK":    strings.TrimSpace(string(root)),
 		},
 		Home: home, Peer: peer,

@@ -11,6 +11,7 @@ import (
 	"github.com/citycode/citycode/shared/holders"
 	"github.com/citycode/citycode/shared/qrissue"
 	"github.com/citycode/citycode/shared/qrverify"
+	"github.com/citycode/citycode/shared/trustpublish"
 )
 
 // Functions maps a template function that serves HTTP API routes, by
@@ -23,7 +24,9 @@ var Functions = map[string]app.Function{
 
 // Jobs maps a template function triggered by a schedule, a stream or a
 // queue, by logical id, to its capability.
-var Jobs = map[string]app.Job{}
+var Jobs = map[string]app.Job{
+	"TrustPublisherFunction": trustpublish.NewJob,
+}
 
 // Dir is where a template function's main package and sample events live:
 // functions/<name> and events/<name>, name being the logical id without

@@ -13,7 +13,9 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -68,6 +70,24 @@ type Route struct {
 	Public bool
 	// Function is the logical id of the function the route invokes.
 	Function string
+}
+
+// Every answers a Schedule's period when it is a rate expression such as
+// "rate(1 hour)" or "rate(5 minutes)"; false for cron expressions and other
+// triggers.
+func (t Trigger) Every() (time.Duration, bool) {
+	inner, ok := strings.CutPrefix(t.Schedule, "rate(")
+	if !ok || !strings.HasSuffix(inner, ")") {
+		return 0, false
+	}
+	n, unit, _ := strings.Cut(strings.TrimSuffix(inner, ")"), " ")
+	count, err := strconv.Atoi(n)
+	if err != nil || count < 1 {
+		return 0, false
+	}
+	units := map[string]time.Duration{"minute": time.Minute, "minutes": time.Minute, "hour": time.Hour, "hours": time.Hour, "day": 24 * time.Hour, "days": 24 * time.Hour}
+	d, ok := units[unit]
+	return time.Duration(count) * d, ok
 }
 
 // Key is the route's API Gateway route key, e.g. "GET /v1/holders/me".

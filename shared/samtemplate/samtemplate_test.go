@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -371,5 +372,18 @@ Resources:
 	}
 	if diff := cmp.Diff(want, tmpl.Functions[0].Triggers); diff != "" {
 		t.Errorf("triggers (-want +got):\n%s", diff)
+	}
+}
+
+func TestTriggerEvery(t *testing.T) {
+	t.Parallel()
+	for expr, want := range map[string]time.Duration{
+		"rate(1 hour)": time.Hour, "rate(5 minutes)": 5 * time.Minute, "rate(2 days)": 48 * time.Hour,
+		"cron(0 7 ? * MON-FRI *)": 0, "rate(0 hours)": 0, "rate(1 fortnight)": 0, "": 0,
+	} {
+		got, ok := samtemplate.Trigger{Schedule: expr}.Every()
+		if got != want || ok != (want != 0) {
+			t.Errorf("%q: %v %v, want %v", expr, got, ok, want)
+		}
 	}
 }

@@ -27,7 +27,10 @@ func (m *memKeys) Load(context.Context) (*trust.KeyRing, error) {
 	var r trust.KeyRing
 	return &r, json.Unmarshal(b, &r)
 }
-func (m *memKeys) Save(_ context.Context, r *trust.KeyRing) error { m.ring, m.saves = r, m.saves+1; return nil }
+func (m *memKeys) Save(_ context.Context, r *trust.KeyRing) error {
+	m.ring, m.saves = r, m.saves+1
+	return nil
+}
 
 type memLists struct {
 	signed  string
@@ -50,7 +53,10 @@ func (m memCache) GetPeer(_ context.Context, issuer string) (string, error) {
 	}
 	return "", errors.New("not cached")
 }
-func (m memCache) PutPeer(_ context.Context, issuer, signed string) error { m[issuer] = signed; return nil }
+func (m memCache) PutPeer(_ context.Context, issuer, signed string) error {
+	m[issuer] = signed
+	return nil
+}
 
 func mustRing(t *testing.T, issuer string, made time.Time) *trust.KeyRing {
 	t.Helper()

@@ -20,7 +20,9 @@ import (
 type FileKeys string
 
 // Load reads the ring.
-func (f FileKeys) Load(context.Context) (*trust.KeyRing, error) { return trust.ReadKeyRingFile(string(f)) }
+func (f FileKeys) Load(context.Context) (*trust.KeyRing, error) {
+	return trust.ReadKeyRingFile(string(f))
+}
 
 // Save writes the ring.
 func (f FileKeys) Save(_ context.Context, full *trust.KeyRing) error {

@@ -131,6 +131,9 @@ func realMain(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := localapi.RunSchedules(ctx, tmpl, registry.Jobs, envOf, logger); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
