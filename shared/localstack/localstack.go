@@ -114,14 +114,19 @@ type Options struct {
 	StartTimeout time.Duration
 }
 
-// DynamoDB is a running DynamoDB Local.
-type DynamoDB struct {
+// Service is a local stand-in for an AWS service running as a child
+// process: DynamoDB Local, or moto_server.
+type Service struct {
 	// Endpoint is its URL, e.g. http://127.0.0.1:8000.
 	Endpoint string
+	name     string
 	cmd      *exec.Cmd
 	exited   chan struct{}
 	waitErr  error
 }
+
+// DynamoDB is a running DynamoDB Local.
+type DynamoDB = Service
 
 // StartDynamoDB starts DynamoDB Local in memory and waits until it answers.
 // It runs until Stop, until ctx is done, or until this process dies.
@@ -142,14 +147,19 @@ func StartDynamoDB(ctx context.Context, o Options) (*DynamoDB, error) {
 		"-inMemory", "-sharedDb", "-disableTelemetry", "-port", strconv.Itoa(port))
 	// It writes dynamodb-local-metadata.json into its working directory.
 	cmd.Dir = filepath.Join(o.RepoRoot, LocalDir)
+	return start(ctx, "dynamodb local", cmd, port, o)
+}
+
+// start runs cmd as a service answering HTTP on port and waits for it.
+func start(ctx context.Context, name string, cmd *exec.Cmd, port int, o Options) (*Service, error) {
 	cmd.Stdout, cmd.Stderr = o.Stdout, o.Stderr
 	cmd.SysProcAttr = sysProcAttr()
 	cmd.Cancel = func() error { return terminateGroup(cmd.Process) }
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start dynamodb local: %w", err)
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	d := &DynamoDB{Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), cmd: cmd, exited: make(chan struct{})}
+	d := &Service{Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), name: name, cmd: cmd, exited: make(chan struct{})}
 	go func() {
 		d.waitErr = cmd.Wait()
 		close(d.exited)
@@ -164,14 +174,29 @@ func StartDynamoDB(ctx context.Context, o Options) (*DynamoDB, error) {
 	return d, nil
 }
 
+// StartMoto starts moto_server (EventBridge, SQS, Secrets Manager, … in
+// memory; it ships with the project's machines) on 127.0.0.1 and waits
+// until it answers.
+func StartMoto(ctx context.Context, o Options) (*Service, error) {
+	bin, err := exec.LookPath("moto_server")
+	if err != nil {
+		return nil, errors.New("moto_server is not installed (pip install 'moto[server]')")
+	}
+	port, err := freePort(o.Port)
+	if err != nil {
+		return nil, err
+	}
+	return start(ctx, "moto", exec.CommandContext(ctx, bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port)), port, o)
+}
+
 // waitReady polls the endpoint until any HTTP answer comes back.
-func (d *DynamoDB) waitReady(ctx context.Context, timeout time.Duration) error {
+func (d *Service) waitReady(ctx context.Context, timeout time.Duration) error {
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(timeout)
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.Endpoint, nil)
 		if err != nil {
-			return fmt.Errorf("probe dynamodb local: %w", err)
+			return fmt.Errorf("probe %s: %w", d.name, err)
 		}
 		if resp, err := client.Do(req); err == nil {
 			resp.Body.Close()
@@ -179,33 +204,33 @@ func (d *DynamoDB) waitReady(ctx context.Context, timeout time.Duration) error {
 		}
 		select {
 		case <-d.exited:
-			return fmt.Errorf("dynamodb local exited before it answered on %s (port taken?): %v", d.Endpoint, d.waitErr)
+			return fmt.Errorf("%s exited before it answered on %s (port taken?): %v", d.name, d.Endpoint, d.waitErr)
 		case <-ctx.Done():
-			return fmt.Errorf("wait for dynamodb local: %w", ctx.Err())
+			return fmt.Errorf("wait for %s: %w", d.name, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("dynamodb local did not answer on %s within %s", d.Endpoint, timeout)
+			return fmt.Errorf("%s did not answer on %s within %s", d.name, d.Endpoint, timeout)
 		}
 	}
 }
 
-// Stop ends DynamoDB Local (SIGTERM to its process group, SIGKILL after 5 s)
+// Stop ends the service (SIGTERM to its process group, SIGKILL after 5 s)
 // and waits for it. Stopping twice is harmless.
-func (d *DynamoDB) Stop() error {
+func (d *Service) Stop() error {
 	select {
 	case <-d.exited:
 		return nil
 	default:
 	}
 	if err := terminateGroup(d.cmd.Process); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("stop dynamodb local: %w", err)
+		return fmt.Errorf("stop %s: %w", d.name, err)
 	}
 	select {
 	case <-d.exited:
 	case <-time.After(5 * time.Second):
 		if err := killGroup(d.cmd.Process); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			return fmt.Errorf("kill dynamodb local: %w", err)
+			return fmt.Errorf("kill %s: %w", d.name, err)
 		}
 		<-d.exited
 	}
@@ -216,7 +241,7 @@ func (d *DynamoDB) Stop() error {
 func freePort(port int) (int, error) {
 	l, err := net.Listen("tcp", ":"+strconv.Itoa(port))
 	if err != nil {
-		return 0, fmt.Errorf("port %d for DynamoDB Local is taken (another make run?): %w", port, err)
+		return 0, fmt.Errorf("port %d is taken (another make run?): %w", port, err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil

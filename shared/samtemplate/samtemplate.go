@@ -28,6 +28,9 @@ type Template struct {
 	// Functions are the AWS::Serverless::Function resources, by logical id.
 	Functions []Function
 	tables    []Table
+	queues    []Queue
+	buses     []string
+	rules     []Rule
 	params    map[string]string
 }
 
@@ -148,6 +151,10 @@ func Parse(b []byte) (*Template, error) {
 				tbl.TTLAttribute = ttl.AttributeName
 			}
 			t.tables = append(t.tables, tbl)
+		default:
+			if err := t.addMessaging(id, res); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return t, nil
@@ -479,13 +486,8 @@ func trigger(name, typ string, props yaml.Node) (Trigger, error) {
 	}
 	t := Trigger{Name: name, Type: typ, Schedule: p.Schedule + p.ScheduleExpression}
 	for _, n := range []yaml.Node{p.Stream, p.Queue} {
-		f, arg, ok := intrinsic(&n)
-		switch {
-		case !ok || f != "Fn::GetAtt":
-		case arg.Kind == yaml.SequenceNode && len(arg.Content) > 0:
-			t.Source = arg.Content[0].Value
-		default:
-			t.Source, _, _ = strings.Cut(arg.Value, ".")
+		if src := getAttTarget(&n); src != "" {
+			t.Source = src
 		}
 	}
 	return t, nil

@@ -387,3 +387,49 @@ func TestTriggerEvery(t *testing.T) {
 		}
 	}
 }
+
+func TestMessaging(t *testing.T) {
+	t.Parallel()
+	tmpl, err := samtemplate.Parse([]byte(`
+Resources:
+  Bus:
+    Type: AWS::Events::EventBus
+    Properties: {Name: city}
+  Deliveries:
+    Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: 60
+      RedrivePolicy:
+        deadLetterTargetArn: !GetAtt DeliveriesDLQ.Arn
+        maxReceiveCount: 5
+  DeliveriesDLQ:
+    Type: AWS::SQS::Queue
+  Everything:
+    Type: AWS::Events::Rule
+    Properties:
+      EventBusName: !Ref Bus
+      EventPattern:
+        source: [{prefix: /citycode/}]
+      Targets:
+        - Id: deliveries
+          Arn: !GetAtt [Deliveries, Arn]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"Bus"}, tmpl.Buses()); diff != "" {
+		t.Errorf("buses (-want +got):\n%s", diff)
+	}
+	wantQueues := []samtemplate.Queue{
+		{LogicalID: "Deliveries", VisibilityTimeout: 60, DeadLetter: "DeliveriesDLQ", MaxReceiveCount: 5},
+		{LogicalID: "DeliveriesDLQ"},
+	}
+	if diff := cmp.Diff(wantQueues, tmpl.Queues()); diff != "" {
+		t.Errorf("queues (-want +got):\n%s", diff)
+	}
+	wantRules := []samtemplate.Rule{{LogicalID: "Everything", Bus: "Bus", Queues: []string{"Deliveries"},
+		EventPattern: map[string]any{"source": []any{map[string]any{"prefix": "/citycode/"}}}}}
+	if diff := cmp.Diff(wantRules, tmpl.Rules()); diff != "" {
+		t.Errorf("rules (-want +got):\n%s", diff)
+	}
+}
