@@ -23,6 +23,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/citycode/citycode/shared/app"
 	"github.com/citycode/citycode/shared/awsclient"
 	"github.com/citycode/citycode/shared/devauth"
@@ -97,6 +101,11 @@ func realMain(ctx context.Context, args []string) error {
 	if err := localstack.CreateTables(ctx, db, tmpl, func(id string) string { return tables[id] }); err != nil {
 		return err
 	}
+	queues, stopMoto, err := startMessaging(ctx, tmpl, overrides, tables)
+	if err != nil {
+		return err
+	}
+	defer stopMoto()
 	liteCfg, err := dynamolite.ConfigFromEnv(mapEnv(overrides))
 	if err != nil {
 		return err
@@ -134,6 +143,11 @@ func realMain(ctx context.Context, args []string) error {
 	if err := localapi.RunSchedules(ctx, tmpl, registry.Jobs, envOf, logger); err != nil {
 		return err
 	}
+	if queues.Client != nil {
+		if err := localapi.RunQueueTriggers(ctx, tmpl, registry.Jobs, envOf, queues, logger); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -152,6 +166,31 @@ func realMain(ctx context.Context, args []string) error {
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	return errors.Join(srv.Shutdown(shutdownCtx), ddb.Stop())
+}
+
+// startMessaging starts moto_server when the template has queues or event
+// buses, creates them (named citycode-<LogicalId>), adds their !Ref values
+// to refs and aims the functions' SQS and EventBridge clients at moto.
+func startMessaging(ctx context.Context, tmpl *samtemplate.Template, overrides, refs map[string]string) (localapi.Queues, func(), error) {
+	if len(tmpl.Queues()) == 0 && len(tmpl.Buses()) == 0 {
+		return localapi.Queues{}, func() {}, nil
+	}
+	fmt.Println("Starting moto_server for EventBridge and SQS…")
+	moto, err := localstack.StartMoto(ctx, localstack.Options{Stderr: io.Discard})
+	if err != nil {
+		return localapi.Queues{}, nil, err
+	}
+	cfg := aws.Config{Region: localstack.Region, BaseEndpoint: aws.String(moto.Endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
+	sqsc := sqs.NewFromConfig(cfg)
+	m, err := localstack.CreateMessaging(ctx, sqsc, eventbridge.NewFromConfig(cfg), tmpl, func(id string) string { return "citycode-" + id })
+	if err != nil {
+		_ = moto.Stop()
+		return localapi.Queues{}, nil, err
+	}
+	maps.Copy(refs, m.Refs)
+	overrides["SQS_ENDPOINT"], overrides["EVENTBRIDGE_ENDPOINT"] = moto.Endpoint, moto.Endpoint
+	return localapi.Queues{Client: sqsc, URLs: m.Refs, ARNs: m.QueueARNs}, func() { _ = moto.Stop() }, nil
 }
 
 // seedDemo loads the demo data file through the holders function's
