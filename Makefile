@@ -29,7 +29,7 @@ lint:
 # One DynamoDB Local for the whole run; the bootstrap test runs verbosely so
 # that each function's cold init time is in the output.
 unit:
-	$(GO) run ./scripts/cmd/withdynamo -- sh -c '$(GO) test -count=1 $$($(GO) list ./... | grep -v "/functions$$") && $(GO) test -count=1 -v -run TestBootstraps ./functions'
+	CITYCODE_REQUIRE_MOTO=1 $(GO) run ./scripts/cmd/withdynamo -- sh -c '$(GO) test -count=1 $$($(GO) list ./... | grep -v "/functions$$") && $(GO) test -count=1 -v -run TestBootstraps ./functions'
 
 ## bench: the speed targets (verify cost, handler path, PNG, cold init vs hello-world), with ratios
 bench:

@@ -29,6 +29,7 @@ import (
 
 func TestBootstrapsAnswerTheirSampleEvents(t *testing.T) {
 	db := dynamotest.New(t)
+	db.WithMessaging(t)
 	secrets := apitest.Secrets(t, db)
 	contract := openapitest.Load(t)
 	for _, fn := range db.Template.Functions {

@@ -6,6 +6,7 @@ package apitest
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -19,11 +20,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/citycode/citycode/shared/awsclient"
 	"github.com/citycode/citycode/shared/devauth"
 	"github.com/citycode/citycode/shared/dynamolite"
 	"github.com/citycode/citycode/shared/dynamotest"
 	"github.com/citycode/citycode/shared/localapi"
 	"github.com/citycode/citycode/shared/localenv"
+	"github.com/citycode/citycode/shared/localstack"
+	"github.com/citycode/citycode/shared/mototest"
 	"github.com/citycode/citycode/shared/openapitest"
 	"github.com/citycode/citycode/shared/registry"
 	"github.com/citycode/citycode/shared/samtemplate"
@@ -38,13 +45,16 @@ type API struct {
 	// DB is the test's DynamoDB Local tables.
 	DB *dynamotest.Env
 	// Secrets are the test's keys: the home issuer and a peer city.
-	Secrets localenv.Secrets
+	Secrets   localenv.Secrets
+	envOf     func(samtemplate.Function) map[string]string
+	messaging localstack.Messaging
 }
 
 // New starts the API for t; it stops when t ends.
 func New(t testing.TB) *API {
 	t.Helper()
 	db := dynamotest.New(t)
+	messaging := db.WithMessaging(t)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -54,23 +64,50 @@ func New(t testing.TB) *API {
 		t.Fatal(err)
 	}
 	secrets := Secrets(t, db)
+	envOf := func(fn samtemplate.Function) map[string]string {
+		env := db.FunctionEnv(t, fn.LogicalID)
+		maps.Copy(env, secrets.Env)
+		return env
+	}
 	h, err := localapi.New(t.Context(), localapi.Options{
 		Template:  db.Template,
 		Functions: registry.Functions,
-		Env: func(fn samtemplate.Function) map[string]string {
-			env := db.FunctionEnv(t, fn.LogicalID)
-			maps.Copy(env, secrets.Env)
-			return env
-		},
-		Auth:   auth,
-		Logger: slog.New(slog.DiscardHandler),
+		Env:       envOf,
+		Auth:      auth,
+		Logger:    slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &API{t: t, srv: srv, auth: auth, contract: openapitest.Load(t), DB: db, Secrets: secrets}
+	return &API{t: t, srv: srv, auth: auth, contract: openapitest.Load(t), DB: db, Secrets: secrets, envOf: envOf, messaging: messaging}
+}
+
+// StartJobs runs the template's jobs for the rest of the test as make run
+// does: stream-triggered ones from DynamoDB Local's streams (from their
+// start, so what was written before is processed too) and queue-triggered
+// ones from moto's queues.
+func (a *API) StartJobs() {
+	a.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	a.t.Cleanup(cancel)
+	log := slog.New(slog.DiscardHandler)
+	env := a.DB.FunctionEnv(a.t, "HoldersFunction")
+	cfg, err := awsclient.Config(ctx, func(k string) string { return env[k] })
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	streams := dynamodbstreams.NewFromConfig(cfg, func(o *dynamodbstreams.Options) { o.BaseEndpoint = aws.String(a.DB.Endpoint) })
+	if err := localapi.RunStreamTriggers(ctx, a.DB.Template, registry.Jobs, a.envOf,
+		localapi.Streams{DB: a.DB.Client, Streams: streams, Tables: a.DB.Tables}, log); err != nil {
+		a.t.Fatal(err)
+	}
+	sqsc := sqs.NewFromConfig(mototest.Config(env["SQS_ENDPOINT"]))
+	if err := localapi.RunQueueTriggers(ctx, a.DB.Template, registry.Jobs, a.envOf,
+		localapi.Queues{Client: sqsc, URLs: a.messaging.Refs, ARNs: a.messaging.QueueARNs}, log); err != nil {
+		a.t.Fatal(err)
+	}
 }
 
 // Secrets makes a test's keys in a temp dir and publishes its trust list

@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,10 +20,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/citycode/citycode/shared/app"
 	"github.com/citycode/citycode/shared/awsclient"
 	"github.com/citycode/citycode/shared/localstack"
+	"github.com/citycode/citycode/shared/mototest"
 	"github.com/citycode/citycode/shared/samtemplate"
 )
 
@@ -39,6 +43,10 @@ type Env struct {
 	// Template is the parsed template.yaml.
 	Template  *samtemplate.Template
 	overrides map[string]string
+	// refs resolves !Ref in function environments: the tables, and the
+	// queues and buses once WithMessaging made them.
+	refs   map[string]string
+	prefix string
 }
 
 // New creates the tables of template.yaml under a prefix unique to t. It
@@ -83,8 +91,10 @@ func New(t testing.TB) *Env {
 	e.Client = awsclient.DynamoDB(cfg, mapEnv(e.overrides))
 
 	prefix := tablePrefix(t.Name())
+	e.prefix, e.refs = prefix, map[string]string{}
 	for _, tbl := range tmpl.Tables() {
 		e.Tables[tbl.LogicalID] = prefix + tbl.LogicalID
+		e.refs[tbl.LogicalID] = prefix + tbl.LogicalID
 	}
 	t.Cleanup(func() {
 		// t.Context() is already canceled when cleanups run.
@@ -127,7 +137,27 @@ func (e *Env) FunctionEnv(t testing.TB, logicalID string) map[string]string {
 	if !ok {
 		t.Fatalf("template.yaml has no function %s", logicalID)
 	}
-	return localstack.FunctionEnv(e.Template, fn, e.Tables, e.overrides)
+	return localstack.FunctionEnv(e.Template, fn, e.refs, e.overrides)
+}
+
+// WithMessaging gives the test a moto_server holding the template's SQS
+// queues, EventBridge buses and rules (named with the test's prefix), and
+// aims the functions' SQS and EventBridge clients at it (SQS_ENDPOINT,
+// EVENTBRIDGE_ENDPOINT). Call it before FunctionEnv.
+func (e *Env) WithMessaging(t testing.TB) localstack.Messaging {
+	t.Helper()
+	endpoint := mototest.StartMoto(t)
+	cfg := mototest.Config(endpoint)
+	m, err := localstack.CreateMessaging(context.Background(), sqs.NewFromConfig(cfg), eventbridge.NewFromConfig(cfg), e.Template,
+		func(id string) string { return e.prefix + id })
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps.Copy(e.refs, m.Refs)
+	e.overrides["SQS_ENDPOINT"], e.overrides["EVENTBRIDGE_ENDPOINT"] = endpoint, endpoint
+	// Tests' webhook receivers listen on 127.0.0.1.
+	e.overrides["ALLOW_INSECURE_WEBHOOKS"] = "true"
+	return m
 }
 
 // AppEnv is FunctionEnv as an app.Env, ready for an app.Function.

@@ -8,24 +8,30 @@ import (
 	"unicode"
 
 	"github.com/citycode/citycode/shared/app"
+	"github.com/citycode/citycode/shared/eventpublish"
 	"github.com/citycode/citycode/shared/holders"
 	"github.com/citycode/citycode/shared/qrissue"
 	"github.com/citycode/citycode/shared/qrverify"
+	"github.com/citycode/citycode/shared/subscriptions"
 	"github.com/citycode/citycode/shared/trustpublish"
+	"github.com/citycode/citycode/shared/webhooks"
 )
 
 // Functions maps a template function that serves HTTP API routes, by
 // logical id, to its capability.
 var Functions = map[string]app.Function{
-	"HoldersFunction":  holders.New,
-	"QrIssueFunction":  qrissue.New,
-	"QrVerifyFunction": qrverify.New,
+	"HoldersFunction":       holders.New,
+	"QrIssueFunction":       qrissue.New,
+	"QrVerifyFunction":      qrverify.New,
+	"SubscriptionsFunction": subscriptions.New,
 }
 
 // Jobs maps a template function triggered by a schedule, a stream or a
 // queue, by logical id, to its capability.
 var Jobs = map[string]app.Job{
-	"TrustPublisherFunction": trustpublish.NewJob,
+	"TrustPublisherFunction":  trustpublish.NewJob,
+	"EventPublisherFunction":  eventpublish.NewJob,
+	"WebhookDeliveryFunction": webhooks.NewJob,
 }
 
 // Dir is where a template function's main package and sample events live:

@@ -25,6 +25,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/citycode/citycode/shared/app"
@@ -148,6 +149,10 @@ func realMain(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	streams := dynamodbstreams.NewFromConfig(awsCfg, func(o *dynamodbstreams.Options) { o.BaseEndpoint = aws.String(ddb.Endpoint) })
+	if err := localapi.RunStreamTriggers(ctx, tmpl, registry.Jobs, envOf, localapi.Streams{DB: db, Streams: streams, Tables: tables}, logger); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -190,6 +195,10 @@ func startMessaging(ctx context.Context, tmpl *samtemplate.Template, overrides, 
 	}
 	maps.Copy(refs, m.Refs)
 	overrides["SQS_ENDPOINT"], overrides["EVENTBRIDGE_ENDPOINT"] = moto.Endpoint, moto.Endpoint
+	// Webhook receivers on this machine (scripts/webhook-receiver), and
+	// retries short enough to watch.
+	overrides["ALLOW_INSECURE_WEBHOOKS"] = "true"
+	overrides["DELIVERY_BACKOFF_BASE"], overrides["DELIVERY_BACKOFF_MAX"] = "1s", "30s"
 	return localapi.Queues{Client: sqsc, URLs: m.Refs, ARNs: m.QueueARNs}, func() { _ = moto.Stop() }, nil
 }
 

@@ -1,0 +1,56 @@
+package localapi
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+
+	"github.com/citycode/citycode/shared/app"
+	"github.com/citycode/citycode/shared/eventpublish"
+	"github.com/citycode/citycode/shared/samtemplate"
+)
+
+// Streams says where the local run's DynamoDB streams are.
+type Streams struct {
+	DB      *dynamodb.Client
+	Streams *dynamodbstreams.Client
+	// Tables maps a table's logical id to its local name.
+	Tables map[string]string
+}
+
+// RunStreamTriggers builds every template job with a DynamoDB stream
+// trigger and feeds it from DynamoDB Local's stream of that table, from the
+// stream's start, as Lambda's event source mapping does
+// (eventpublish.PollStream), until ctx ends.
+func RunStreamTriggers(ctx context.Context, tmpl *samtemplate.Template, jobs map[string]app.Job, envOf func(samtemplate.Function) map[string]string, s Streams, log *slog.Logger) error {
+	for _, fn := range tmpl.Functions {
+		job, ok := jobs[fn.LogicalID]
+		if !ok {
+			continue
+		}
+		for _, trig := range fn.Triggers {
+			if trig.Type != "DynamoDB" {
+				continue
+			}
+			out, err := s.DB.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.Tables[trig.Source])})
+			if err != nil || out.Table.LatestStreamArn == nil {
+				return fmt.Errorf("%s: no stream on %s: %v", fn.LogicalID, trig.Source, err)
+			}
+			env := envOf(fn)
+			h, err := job(ctx, func(k string) string { return env[k] })
+			if err != nil {
+				return fmt.Errorf("build %s: %w", fn.LogicalID, err)
+			}
+			go func() {
+				if err := eventpublish.PollStream(ctx, s.Streams, aws.ToString(out.Table.LatestStreamArn), h, log.With("function", fn.LogicalID)); err != nil {
+					log.Error("stream trigger stopped", "function", fn.LogicalID, "error", err)
+				}
+			}()
+		}
+	}
+	return nil
+}
