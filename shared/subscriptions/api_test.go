@@ -2,10 +2,8 @@ package subscriptions
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,17 +16,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/google/go-cmp/cmp"
-	"gopkg.in/yaml.v3"
 
 	"github.com/citycode/citycode/shared/dynamotest"
 	"github.com/citycode/citycode/shared/lambdahttp"
 	"github.com/citycode/citycode/shared/localstack"
 	"github.com/citycode/citycode/shared/mototest"
+	"github.com/citycode/citycode/shared/openapitest"
 	"github.com/citycode/citycode/shared/outbox"
 )
 
@@ -39,7 +33,7 @@ type fixture struct {
 	h        lambdahttp.Handler
 	db       *dynamotest.Env
 	store    *Store
-	contract routers.Router
+	contract *openapitest.Contract
 }
 
 type options struct {
@@ -72,57 +66,7 @@ func newFixture(t *testing.T, o options) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, h: h, db: db, store: store, contract: loadContract(t)}
-}
-
-// loadContract is infra/openapi.yaml with, until the lead merges it, the
-// fragment .local/fragments/subscriptions.openapi.yaml.
-func loadContract(t *testing.T) routers.Router {
-	t.Helper()
-	root := filepath.Join("..", "..")
-	doc := readYAML(t, filepath.Join(root, "infra", "openapi.yaml"))
-	if _, merged := doc["paths"].(map[string]any)["/v1/subscriptions"]; !merged {
-		frag := readYAML(t, filepath.Join(root, ".local", "fragments", "subscriptions.openapi.yaml"))
-		doc["tags"] = append(doc["tags"].([]any), frag["tags"].([]any)...)
-		for k, v := range frag["paths"].(map[string]any) {
-			doc["paths"].(map[string]any)[k] = v
-		}
-		for section, entries := range frag["components"].(map[string]any) {
-			for k, v := range entries.(map[string]any) {
-				doc["components"].(map[string]any)[section].(map[string]any)[k] = v
-			}
-		}
-	}
-	raw, err := yaml.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec, err := openapi3.NewLoader().LoadFromData(raw)
-	if err != nil {
-		t.Fatalf("load openapi: %v", err)
-	}
-	if err := spec.Validate(context.Background()); err != nil {
-		t.Fatalf("the OpenAPI document is invalid: %v", err)
-	}
-	spec.Servers = nil
-	router, err := legacy.NewRouter(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return router
-}
-
-func readYAML(t *testing.T, path string) map[string]any {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return doc
+	return &fixture{t: t, h: h, db: db, store: store, contract: openapitest.Load(t)}
 }
 
 // call is a request as the client sends it and the authorizer passes it.
@@ -211,22 +155,7 @@ func (f *fixture) check(c call, headers map[string]string, a answer) {
 	for k, v := range headers {
 		r.Header.Set(k, v)
 	}
-	route, params, err := f.contract.FindRoute(r)
-	if err != nil {
-		f.t.Errorf("%s %s: not in the OpenAPI document: %v", c.method, c.path, err)
-		return
-	}
-	in := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: &openapi3filter.RequestValidationInput{
-			Request: r, PathParams: params, Route: route,
-			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
-		},
-		Status: a.status, Header: a.header, Body: io.NopCloser(bytes.NewReader(a.body)),
-		Options: &openapi3filter.Options{IncludeResponseStatus: true},
-	}
-	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
-		f.t.Errorf("%s %s answered %d, which the OpenAPI document does not allow: %v\nbody: %s", c.method, c.path, a.status, err, a.body)
-	}
+	f.contract.CheckResponse(f.t, r, []byte(c.body), a.status, a.header, a.body)
 }
 
 // create subscribes org's endpoint to types and fails the test otherwise.
