@@ -37,8 +37,10 @@ type Events interface {
 // Delivery tuning.
 const (
 	// MatchingTTL is how long the subscriptions wanting a type are cached:
-	// a new subscription gets events within a minute.
-	MatchingTTL = time.Minute
+	// an event recorded in the first seconds of a new subscription may not
+	// reach it (a replay from its creation time does); the cache saves one
+	// Query per event type and batch.
+	MatchingTTL = 5 * time.Second
 	// ReplayBatch is how many events one replay step delivers, one after
 	// the other, each within Timeout: a step stays well inside the
 	// function's timeout.
