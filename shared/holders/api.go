@@ -154,11 +154,6 @@ func (a *API) addDependant() http.HandlerFunc {
 	}
 }
 
-type listJSON[T any] struct {
-	Items      []T    `json:"items"`
-	NextCursor string `json:"next_cursor,omitempty"`
-}
-
 func (a *API) listDependants() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		me, err := a.me(r)
@@ -171,11 +166,7 @@ func (a *API) listDependants() http.HandlerFunc {
 			httpapi.WriteError(w, r, errorAnswers, err)
 			return
 		}
-		out := listJSON[holderJSON]{Items: make([]holderJSON, 0, len(deps))}
-		for _, d := range deps {
-			out.Items = append(out.Items, toJSON(d))
-		}
-		httpapi.WriteJSON(w, http.StatusOK, out)
+		httpapi.WriteList(w, deps, "", toJSON)
 	}
 }
 
@@ -319,24 +310,11 @@ func (a *API) topUp() http.HandlerFunc {
 	}
 }
 
-// page parses ?limit= (1–100, default 20) and ?cursor=.
-func page(r *http.Request) (int, string, error) {
-	limit := 20
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 100 {
-			return 0, "", httpapi.NewError(http.StatusBadRequest, "invalid_query", "limit must be an integer from 1 to 100")
-		}
-		limit = n
-	}
-	return limit, r.URL.Query().Get("cursor"), nil
-}
-
 // listOf serves a paginated, newest-first list of the caller's (or their
 // dependant's, with ?holder_id=) items, converted by toJSON.
 func listOf[T, J any](a *API, fetch func(ctx context.Context, id string, limit int, cursor string) (Page[T], error), toJSON func(T) J) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		limit, cursor, err := page(r)
+		pg, err := httpapi.ParsePage(r)
 		if err != nil {
 			httpapi.WriteError(w, r, errorAnswers, err)
 			return
@@ -346,16 +324,12 @@ func listOf[T, J any](a *API, fetch func(ctx context.Context, id string, limit i
 			httpapi.WriteError(w, r, errorAnswers, err)
 			return
 		}
-		p, err := fetch(r.Context(), id, limit, cursor)
+		p, err := fetch(r.Context(), id, pg.Limit, pg.Cursor)
 		if err != nil {
 			httpapi.WriteError(w, r, errorAnswers, err)
 			return
 		}
-		out := listJSON[J]{Items: make([]J, 0, len(p.Items)), NextCursor: p.NextCursor}
-		for _, item := range p.Items {
-			out.Items = append(out.Items, toJSON(item))
-		}
-		httpapi.WriteJSON(w, http.StatusOK, out)
+		httpapi.WriteList(w, p.Items, p.NextCursor, toJSON)
 	}
 }
 

@@ -106,3 +106,19 @@ func TestServeRecoversPanics(t *testing.T) {
 		}
 	}
 }
+
+func TestParsePage(t *testing.T) {
+	t.Parallel()
+	for query, want := range map[string]int{"": 20, "limit=1": 1, "limit=100": 100, "limit=0": 0, "limit=101": 0, "limit=x": 0} {
+		p, err := ParsePage(httptest.NewRequest(http.MethodGet, "/v1/x?cursor=c&"+query, nil))
+		if want == 0 {
+			if e, ok := err.(*Error); !ok || e.Code != "invalid_query" {
+				t.Errorf("%q: %v, want invalid_query", query, err)
+			}
+			continue
+		}
+		if err != nil || p.Limit != want || p.Cursor != "c" {
+			t.Errorf("%q: %+v %v, want limit %d", query, p, err, want)
+		}
+	}
+}

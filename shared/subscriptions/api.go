@@ -216,41 +216,19 @@ func (a *API) check(r *http.Request, endpoint *string, eventTypes []string) ([]s
 	return eventTypes, nil
 }
 
-type listJSON[T any] struct {
-	Items      []T    `json:"items"`
-	NextCursor string `json:"next_cursor,omitempty"`
-}
-
-// page parses ?limit= (1–100, default 20) and ?cursor=.
-func page(r *http.Request) (int, string, error) {
-	limit := 20
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 100 {
-			return 0, "", httpapi.NewError(http.StatusBadRequest, "invalid_query", "limit must be an integer from 1 to 100")
-		}
-		limit = n
-	}
-	return limit, r.URL.Query().Get("cursor"), nil
-}
-
 func (a *API) list() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		limit, cursor, err := page(r)
+		pg, err := httpapi.ParsePage(r)
 		if err != nil {
 			httpapi.WriteError(w, r, errorAnswers, err)
 			return
 		}
-		p, err := a.store.ListByOrg(r.Context(), org(r), limit, cursor)
+		p, err := a.store.ListByOrg(r.Context(), org(r), pg.Limit, pg.Cursor)
 		if err != nil {
 			httpapi.WriteError(w, r, errorAnswers, err)
 			return
 		}
-		out := listJSON[subscriptionJSON]{Items: make([]subscriptionJSON, 0, len(p.Items)), NextCursor: p.NextCursor}
-		for _, s := range p.Items {
-			out.Items = append(out.Items, toJSON(s))
-		}
-		httpapi.WriteJSON(w, http.StatusOK, out)
+		httpapi.WriteList(w, p.Items, p.NextCursor, toJSON)
 	}
 }
 
@@ -353,7 +331,7 @@ type deadLetterJSON struct {
 
 func (a *API) deadLetters() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		limit, cursor, err := page(r)
+		pg, err := httpapi.ParsePage(r)
 		if err != nil {
 			httpapi.WriteError(w, r, errorAnswers, err)
 			return
@@ -363,17 +341,15 @@ func (a *API) deadLetters() http.HandlerFunc {
 			httpapi.WriteError(w, r, errorAnswers, err)
 			return
 		}
-		p, err := a.store.DeadLetters(r.Context(), sub.ID, limit, cursor)
+		p, err := a.store.DeadLetters(r.Context(), sub.ID, pg.Limit, pg.Cursor)
 		if err != nil {
 			httpapi.WriteError(w, r, errorAnswers, err)
 			return
 		}
-		out := listJSON[deadLetterJSON]{Items: make([]deadLetterJSON, 0, len(p.Items)), NextCursor: p.NextCursor}
-		for _, d := range p.Items {
-			out.Items = append(out.Items, deadLetterJSON{EventID: d.Event.ID, EventType: d.Event.Type, Attempts: d.Attempts,
-				LastStatus: d.LastStatus, LastError: d.LastError, DeadAt: d.DeadAt, Event: d.Event})
-		}
-		httpapi.WriteJSON(w, http.StatusOK, out)
+		httpapi.WriteList(w, p.Items, p.NextCursor, func(d DeadLetter) deadLetterJSON {
+			return deadLetterJSON{EventID: d.Event.ID, EventType: d.Event.Type, Attempts: d.Attempts,
+				LastStatus: d.LastStatus, LastError: d.LastError, DeadAt: d.DeadAt, Event: d.Event}
+		})
 	}
 }
 
