@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -142,6 +143,22 @@ func TestEveryProtectedRouteNamesScopes(t *testing.T) {
 			if !slices.Contains(known, s) {
 				t.Errorf("%s: unknown scope %q", r.Key(), s)
 			}
+		}
+	}
+}
+
+// TestQrVerifyLinksNoAWSSDK guards qr-verify's cold start (make bench): the
+// SDK's service packages cost milliseconds of initialisation each, so the
+// function reaches DynamoDB through shared/dynamolite instead.
+func TestQrVerifyLinksNoAWSSDK(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "list", "-deps", "./functions/qr-verify").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if strings.HasPrefix(pkg, "github.com/aws/aws-sdk-go-v2") || strings.HasPrefix(pkg, "github.com/aws/smithy-go") {
+			t.Errorf("qr-verify links %s", pkg)
 		}
 	}
 }
