@@ -18,6 +18,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/citycode/citycode/shared/httpapi"
 	"github.com/citycode/citycode/shared/registry"
 	"github.com/citycode/citycode/shared/samtemplate"
 )
@@ -140,8 +141,13 @@ func TestEveryProtectedRouteNamesScopes(t *testing.T) {
 			t.Errorf("%s: neither public nor scoped", r.Key())
 		}
 		for _, s := range r.Scopes {
-			if !slices.Contains(known, s) {
+			plain, prefixed := strings.CutPrefix(s, httpapi.ResourceServer+"/")
+			switch {
+			case !slices.Contains(known, plain):
 				t.Errorf("%s: unknown scope %q", r.Key(), s)
+			case !prefixed && !slices.Contains(r.Scopes, httpapi.ResourceServer+"/"+s):
+				// Cognito issues resource-server scopes as citycode/<scope>.
+				t.Errorf("%s: scope %q without its Cognito form %q", r.Key(), s, httpapi.ResourceServer+"/"+s)
 			}
 		}
 	}

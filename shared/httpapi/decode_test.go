@@ -1,12 +1,15 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -120,5 +123,24 @@ func TestParsePage(t *testing.T) {
 		if err != nil || p.Limit != want || p.Cursor != "c" {
 			t.Errorf("%q: %+v %v, want limit %d", query, p, err, want)
 		}
+	}
+}
+
+func TestPrincipalScopesLoseTheCognitoPrefix(t *testing.T) {
+	t.Parallel()
+	ev := events.APIGatewayV2HTTPRequest{RawPath: "/", RequestContext: events.APIGatewayV2HTTPRequestContext{
+		HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "GET", Path: "/"},
+		Authorizer: &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{
+			Claims: map[string]string{"sub": "u1", "scope": "openid citycode/resident scan:hotel"}}}}}
+	var got Principal
+	_, err := httpadapter.NewV2(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ = PrincipalFrom(r)
+		w.WriteHeader(204)
+	})).ProxyWithContext(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"openid", "resident", "scan:hotel"}, got.Scopes); diff != "" || !got.HasScope("resident") {
+		t.Errorf("scopes (-want +got):\n%s", diff)
 	}
 }

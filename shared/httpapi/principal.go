@@ -27,13 +27,23 @@ func PrincipalFrom(r *http.Request) (p Principal, ok bool) {
 		return Principal{}, false
 	}
 	claims := gw.Authorizer.JWT.Claims
-	p = Principal{Subject: claims["sub"], Org: claims["org"], Scopes: strings.Fields(claims["scope"])}
-	if len(p.Scopes) == 0 {
-		p.Scopes = strings.Fields(claims["scp"])
+	p = Principal{Subject: claims["sub"], Org: claims["org"]}
+	raw := strings.Fields(claims["scope"])
+	if len(raw) == 0 {
+		raw = strings.Fields(claims["scp"])
 	}
-	p.Scopes = append(p.Scopes, gw.Authorizer.JWT.Scopes...)
+	for _, s := range append(raw, gw.Authorizer.JWT.Scopes...) {
+		p.Scopes = append(p.Scopes, strings.TrimPrefix(s, ResourceServer+"/"))
+	}
 	return p, p.Subject != ""
 }
+
+// ResourceServer is the identifier of the template's Cognito resource
+// server: Cognito names its scopes "citycode/resident", other identity
+// providers (and scripts/devtoken) plain "resident". Routes accept both
+// forms (template.yaml lists each scope twice) and the functions see the
+// plain one.
+const ResourceServer = "citycode"
 
 // RequireScope wraps h so that only principals holding scope reach it. API
 // Gateway already enforces route scopes; this guards against a template slip.

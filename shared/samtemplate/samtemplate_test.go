@@ -318,7 +318,7 @@ func TestRealTemplate(t *testing.T) {
 			t.Errorf("template.yaml has no route %s", k)
 			continue
 		}
-		if r.Public || !slices.Equal(r.Scopes, []string{"resident"}) || r.Function != "HoldersFunction" {
+		if r.Public || !slices.Equal(r.Scopes, []string{"resident", "citycode/resident"}) || r.Function != "HoldersFunction" {
 			t.Errorf("route %s = %+v, want HoldersFunction needing scope resident", k, r)
 		}
 	}
