@@ -244,6 +244,12 @@ Show a code, and scan it at a hotel's front desk:
   curl -s -X POST -H "Authorization: Bearer $HOTEL" -H 'Content-Type: application/json' \
     -d "{\"code\":\"$CODE\",\"purpose\":\"hotel\"}" %[1]s/v1/verify
   curl -s %[1]s/v1/trust-list
+
+Receive events as an agency (signed webhooks):
+  POLICE=$(scripts/devtoken --sub police-demo-events --scope events:subscribe --org police-demo)
+  curl -s -X POST -H "Authorization: Bearer $POLICE" -H 'Content-Type: application/json' \
+    -d '{"endpoint":"http://127.0.0.1:8787/hooks","types":["city.holder.enrolled.v1"]}' %[1]s/v1/subscriptions
+  scripts/webhook-receiver --secret <the whsec_ secret answered above> --port 8787
 `, base)
 	if len(demo.Residents) > 0 {
 		fmt.Fprintln(w, "\nDemo residents (--scope resident):")
