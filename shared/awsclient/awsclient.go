@@ -12,6 +12,7 @@ package awsclient
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -20,13 +21,17 @@ import (
 	"github.com/citycode/citycode/shared/app"
 )
 
+// LocalEndpoints are the variables that aim a function's clients at local
+// stand-ins: DynamoDB Local, and moto for SQS and EventBridge.
+var LocalEndpoints = []string{"DYNAMODB_ENDPOINT", "SQS_ENDPOINT", "EVENTBRIDGE_ENDPOINT"}
+
 // Config is the SDK configuration from env: AWS_REGION and the credentials
 // Lambda puts in AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
-// AWS_SESSION_TOKEN. With a local DynamoDB endpoint and no credentials it
-// uses fixed dummy ones, which DynamoDB Local accepts.
+// AWS_SESSION_TOKEN. With a local endpoint (LocalEndpoints) and no
+// credentials it uses fixed dummy ones, which DynamoDB Local and moto accept.
 func Config(_ context.Context, env app.Env) (aws.Config, error) {
 	id, secret := env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")
-	if id == "" && env("DYNAMODB_ENDPOINT") != "" {
+	if id == "" && slices.ContainsFunc(LocalEndpoints, func(k string) bool { return env(k) != "" }) {
 		id, secret = "local", "local"
 	}
 	if id == "" || secret == "" {

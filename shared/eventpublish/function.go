@@ -57,19 +57,8 @@ func NewJob(ctx context.Context, env app.Env) (app.JobHandler, error) {
 }
 
 // client returns an EventBridge client from env (see awsclient.Config),
-// aimed at cfg.Endpoint when set; with a local endpoint and no credentials
-// it uses dummy ones, which moto accepts.
+// aimed at cfg.Endpoint when set.
 func client(ctx context.Context, env app.Env, cfg Config) (*eventbridge.Client, error) {
-	if cfg.Endpoint != "" && env("AWS_ACCESS_KEY_ID") == "" {
-		base := env
-		env = func(k string) string {
-			switch k {
-			case "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY":
-				return "local"
-			}
-			return base(k)
-		}
-	}
 	awsCfg, err := awsclient.Config(ctx, env)
 	if err != nil {
 		return nil, err

@@ -76,17 +76,6 @@ func NewJob(ctx context.Context, env app.Env) (app.JobHandler, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.SQSEndpoint != "" && env("AWS_ACCESS_KEY_ID") == "" {
-		// moto accepts any credentials; a local run has none.
-		base := env
-		env = func(k string) string {
-			switch k {
-			case "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY":
-				return "local"
-			}
-			return base(k)
-		}
-	}
 	awsCfg, err := awsclient.Config(ctx, env)
 	if err != nil {
 		return nil, err
