@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/citycode/citycode/shared/awsclient"
 	"github.com/citycode/citycode/shared/outbox"
 )
 
@@ -389,7 +390,7 @@ func (s *Store) TopUp(ctx context.Context, id, entryID string, amount int64) (En
 		if attempt == 50 {
 			return Entry{}, err
 		}
-		if err := sleep(ctx, time.Duration(rand.IntN(10*(attempt+1)))*time.Millisecond); err != nil {
+		if err := awsclient.Sleep(ctx, time.Duration(rand.IntN(10*(attempt+1)))*time.Millisecond); err != nil {
 			return Entry{}, err
 		}
 	}
@@ -468,17 +469,6 @@ func (s *Store) topUpDone(ctx context.Context, id, entryID string) (*Entry, erro
 		return nil, fmt.Errorf("unmarshal top-up: %w", err)
 	}
 	return &e, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Entries pages through id's ledger, newest first.

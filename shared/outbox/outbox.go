@@ -24,6 +24,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/citycode/citycode/shared/app"
+	"github.com/citycode/citycode/shared/awsclient"
 )
 
 // Envelope attributes every event carries.
@@ -240,7 +241,7 @@ func dedupe(ss []string) []string {
 }
 
 // sequences reads the current counter of each subject (0 for a subject
-// without events) in one consistent BatchGetItem.
+// without events) in one consistent BatchGetItem (BatchGetAll).
 func (o *Outbox) sequences(ctx context.Context, subjects []string) (map[string]uint64, error) {
 	seqs := map[string]uint64{}
 	keys := make([]map[string]types.AttributeValue, 0, len(subjects))
@@ -250,33 +251,21 @@ func (o *Outbox) sequences(ctx context.Context, subjects []string) (map[string]u
 	if len(keys) == 0 {
 		return seqs, nil
 	}
-	req := map[string]types.KeysAndAttributes{o.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
-	for attempt := 0; len(req) > 0; attempt++ {
-		switch {
-		case attempt == 8:
-			return nil, errors.New("outbox: sequence counters stayed unprocessed")
-		case attempt > 0:
-			if err := sleep(ctx, time.Duration(attempt*attempt)*10*time.Millisecond); err != nil {
-				return nil, err
-			}
+	items, err := awsclient.BatchGetAll(ctx, o.db, o.table, keys)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: read sequences: %w", err)
+	}
+	for _, it := range items {
+		pk, _ := it["pk"].(*types.AttributeValueMemberS)
+		n, _ := it["seq"].(*types.AttributeValueMemberN)
+		if pk == nil || n == nil {
+			return nil, errors.New("outbox: malformed sequence counter")
 		}
-		out, err := o.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+		v, err := strconv.ParseUint(n.Value, 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("outbox: read sequences: %w", err)
+			return nil, fmt.Errorf("outbox: sequence counter %s: %w", pk.Value, err)
 		}
-		for _, it := range out.Responses[o.table] {
-			pk, _ := it["pk"].(*types.AttributeValueMemberS)
-			n, _ := it["seq"].(*types.AttributeValueMemberN)
-			if pk == nil || n == nil {
-				return nil, errors.New("outbox: malformed sequence counter")
-			}
-			v, err := strconv.ParseUint(n.Value, 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("outbox: sequence counter %s: %w", pk.Value, err)
-			}
-			seqs[pk.Value[len(seqPrefix):]] = v
-		}
-		req = out.UnprocessedKeys
+		seqs[pk.Value[len(seqPrefix):]] = v
 	}
 	return seqs, nil
 }
@@ -303,7 +292,7 @@ func (o *Outbox) Transact(ctx context.Context, writes []types.TransactWriteItem,
 		if err == nil || attempt == maxAttempts || !Retryable(err, len(writes)) {
 			return err
 		}
-		if err := sleep(ctx, time.Millisecond+rand.N(time.Duration(min(attempt, 10))*5*time.Millisecond)); err != nil {
+		if err := awsclient.Sleep(ctx, time.Millisecond+rand.N(time.Duration(min(attempt, 10))*5*time.Millisecond)); err != nil {
 			return err
 		}
 	}
@@ -333,15 +322,4 @@ func Retryable(err error, first int) bool {
 		}
 	}
 	return retry
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/citycode/citycode/shared/awsclient"
 	"github.com/citycode/citycode/shared/outbox"
 )
 
@@ -214,35 +215,21 @@ func skOf(it map[string]types.AttributeValue) string {
 // getMany reads subscriptions by id in consistent BatchGetItems, in the
 // order of ids; ids deleted meanwhile are left out.
 func (s *Store) getMany(ctx context.Context, ids []string) ([]Subscription, error) {
+	keys := make([]map[string]types.AttributeValue, 0, len(ids))
+	for _, id := range ids {
+		keys = append(keys, key(subPK(id), skSub))
+	}
+	items, err := awsclient.BatchGetAll(ctx, s.db, s.table, keys)
+	if err != nil {
+		return nil, fmt.Errorf("get subscriptions: %w", err)
+	}
 	byID := map[string]Subscription{}
-	for chunk := range slices.Chunk(ids, 100) {
-		keys := make([]map[string]types.AttributeValue, 0, len(chunk))
-		for _, id := range chunk {
-			keys = append(keys, key(subPK(id), skSub))
+	for _, it := range items {
+		sub, err := unmarshal(it)
+		if err != nil {
+			return nil, err
 		}
-		req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
-		for attempt := 0; len(req) > 0; attempt++ {
-			switch {
-			case attempt == 8:
-				return nil, errors.New("subscriptions: reads stayed unprocessed")
-			case attempt > 0:
-				if err := sleep(ctx, time.Duration(attempt*attempt)*10*time.Millisecond); err != nil {
-					return nil, err
-				}
-			}
-			out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
-			if err != nil {
-				return nil, fmt.Errorf("get subscriptions: %w", err)
-			}
-			for _, it := range out.Responses[s.table] {
-				sub, err := unmarshal(it)
-				if err != nil {
-					return nil, err
-				}
-				byID[sub.ID] = sub
-			}
-			req = out.UnprocessedKeys
-		}
+		byID[sub.ID] = sub
 	}
 	subs := make([]Subscription, 0, len(byID))
 	for _, id := range ids {
@@ -251,17 +238,6 @@ func (s *Store) getMany(ctx context.Context, ids []string) ([]Subscription, erro
 		}
 	}
 	return subs, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Matching returns the active subscriptions that want eventType and whose
