@@ -28,28 +28,21 @@ type Queues struct {
 // deleted when the handler succeeds except those it reports in
 // batchItemFailures, which come back after their visibility timeout.
 func RunQueueTriggers(ctx context.Context, tmpl *samtemplate.Template, jobs map[string]app.Job, envOf func(samtemplate.Function) map[string]string, q Queues, log *slog.Logger) error {
-	for _, fn := range tmpl.Functions {
-		job, ok := jobs[fn.LogicalID]
+	return eachJobTrigger(ctx, tmpl, jobs, envOf, func(fn samtemplate.Function, trig samtemplate.Trigger, build func() (app.JobHandler, error)) error {
+		if trig.Type != "SQS" {
+			return nil
+		}
+		url, ok := q.URLs[trig.Source]
 		if !ok {
-			continue
+			return fmt.Errorf("%s: queue %s was not created", fn.LogicalID, trig.Source)
 		}
-		for _, trig := range fn.Triggers {
-			if trig.Type != "SQS" {
-				continue
-			}
-			url, ok := q.URLs[trig.Source]
-			if !ok {
-				return fmt.Errorf("%s: queue %s was not created", fn.LogicalID, trig.Source)
-			}
-			env := envOf(fn)
-			h, err := job(ctx, func(k string) string { return env[k] })
-			if err != nil {
-				return fmt.Errorf("build %s: %w", fn.LogicalID, err)
-			}
-			go pollQueue(ctx, fn.LogicalID, url, q.ARNs[trig.Source], q.Client, h, log)
+		h, err := build()
+		if err != nil {
+			return err
 		}
-	}
-	return nil
+		go pollQueue(ctx, fn.LogicalID, url, q.ARNs[trig.Source], q.Client, h, log)
+		return nil
+	})
 }
 
 func pollQueue(ctx context.Context, function, url, arn string, client *sqs.Client, h app.JobHandler, log *slog.Logger) {

@@ -27,30 +27,23 @@ type Streams struct {
 // stream's start, as Lambda's event source mapping does
 // (eventpublish.PollStream), until ctx ends.
 func RunStreamTriggers(ctx context.Context, tmpl *samtemplate.Template, jobs map[string]app.Job, envOf func(samtemplate.Function) map[string]string, s Streams, log *slog.Logger) error {
-	for _, fn := range tmpl.Functions {
-		job, ok := jobs[fn.LogicalID]
-		if !ok {
-			continue
+	return eachJobTrigger(ctx, tmpl, jobs, envOf, func(fn samtemplate.Function, trig samtemplate.Trigger, build func() (app.JobHandler, error)) error {
+		if trig.Type != "DynamoDB" {
+			return nil
 		}
-		for _, trig := range fn.Triggers {
-			if trig.Type != "DynamoDB" {
-				continue
-			}
-			out, err := s.DB.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.Tables[trig.Source])})
-			if err != nil || out.Table.LatestStreamArn == nil {
-				return fmt.Errorf("%s: no stream on %s: %v", fn.LogicalID, trig.Source, err)
-			}
-			env := envOf(fn)
-			h, err := job(ctx, func(k string) string { return env[k] })
-			if err != nil {
-				return fmt.Errorf("build %s: %w", fn.LogicalID, err)
-			}
-			go func() {
-				if err := eventpublish.PollStream(ctx, s.Streams, aws.ToString(out.Table.LatestStreamArn), h, log.With("function", fn.LogicalID)); err != nil {
-					log.Error("stream trigger stopped", "function", fn.LogicalID, "error", err)
-				}
-			}()
+		out, err := s.DB.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.Tables[trig.Source])})
+		if err != nil || out.Table.LatestStreamArn == nil {
+			return fmt.Errorf("%s: no stream on %s: %v", fn.LogicalID, trig.Source, err)
 		}
-	}
-	return nil
+		h, err := build()
+		if err != nil {
+			return err
+		}
+		go func() {
+			if err := eventpublish.PollStream(ctx, s.Streams, aws.ToString(out.Table.LatestStreamArn), h, log.With("function", fn.LogicalID)); err != nil {
+				log.Error("stream trigger stopped", "function", fn.LogicalID, "error", err)
+			}
+		}()
+		return nil
+	})
 }
