@@ -10,7 +10,6 @@ import (
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/citycode/citycode/shared/app"
 	"github.com/citycode/citycode/shared/awsclient"
@@ -18,6 +17,7 @@ import (
 	"github.com/citycode/citycode/shared/idempotency"
 	"github.com/citycode/citycode/shared/logging"
 	"github.com/citycode/citycode/shared/outbox"
+	"github.com/citycode/citycode/shared/secretstore"
 )
 
 // Config is the holders function's configuration, from its environment.
@@ -86,12 +86,12 @@ func documentKey(ctx context.Context, cfg Config, awsCfg aws.Config) ([]byte, er
 		}
 		return k, nil
 	}
-	out, err := secretsmanager.NewFromConfig(awsCfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(cfg.DocumentKeySecretARN)})
+	secret, err := secretstore.New(awsCfg).Read(ctx, cfg.DocumentKeySecretARN)
 	if err != nil {
 		return nil, fmt.Errorf("read document key secret: %w", err)
 	}
-	if len(aws.ToString(out.SecretString)) < 32 {
+	if len(secret) < 32 {
 		return nil, errors.New("document key secret is shorter than 32 characters")
 	}
-	return []byte(aws.ToString(out.SecretString)), nil
+	return []byte(secret), nil
 }
