@@ -11,12 +11,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/citycode/citycode/shared/app"
 	"github.com/citycode/citycode/shared/localstack"
+	"github.com/citycode/citycode/shared/mototest"
 	"github.com/citycode/citycode/shared/samtemplate"
 )
 
@@ -26,11 +26,7 @@ func TestQueueTriggerRedeliversReportedFailures(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	moto, err := localstack.StartMoto(ctx, localstack.Options{})
-	if err != nil {
-		t.Skipf("moto_server: %v", err)
-	}
-	t.Cleanup(func() { _ = moto.Stop() })
+	endpoint := mototest.StartMoto(t)
 	tmpl, err := samtemplate.Parse([]byte(`
 Resources:
   Work:
@@ -49,7 +45,7 @@ Resources:
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := aws.Config{Region: localstack.Region, BaseEndpoint: aws.String(moto.Endpoint), Credentials: credentials.NewStaticCredentialsProvider("l", "l", "")}
+	cfg := mototest.Config(endpoint)
 	sqsc := sqs.NewFromConfig(cfg)
 	m, err := localstack.CreateMessaging(ctx, sqsc, eventbridge.NewFromConfig(cfg), tmpl, func(id string) string { return id })
 	if err != nil {

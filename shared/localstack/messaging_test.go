@@ -8,12 +8,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/citycode/citycode/shared/localstack"
+	"github.com/citycode/citycode/shared/mototest"
 	"github.com/citycode/citycode/shared/samtemplate"
 )
 
@@ -22,11 +22,7 @@ import (
 func TestMessagingFromTheTemplate(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	moto, err := localstack.StartMoto(ctx, localstack.Options{})
-	if err != nil {
-		t.Skipf("moto_server: %v", err)
-	}
-	t.Cleanup(func() { _ = moto.Stop() })
+	endpoint := mototest.StartMoto(t)
 	tmpl, err := samtemplate.Parse([]byte(`
 Resources:
   Bus:
@@ -52,8 +48,7 @@ Resources:
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := aws.Config{Region: localstack.Region, BaseEndpoint: aws.String(moto.Endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
+	cfg := mototest.Config(endpoint)
 	sqsc, ebc := sqs.NewFromConfig(cfg), eventbridge.NewFromConfig(cfg)
 	m, err := localstack.CreateMessaging(ctx, sqsc, ebc, tmpl, func(id string) string { return "citycode-" + id })
 	if err != nil {

@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,12 +12,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/citycode/citycode/shared/app"
 	"github.com/citycode/citycode/shared/credential"
+	"github.com/citycode/citycode/shared/mototest"
 	"github.com/citycode/citycode/shared/secretstore"
 )
 
@@ -82,9 +79,7 @@ func noSecrets(context.Context, string) (string, error) {
 // in moto_server (skipped where moto_server is not installed).
 func TestLoadKeyRingFromSecretsManager(t *testing.T) {
 	t.Parallel()
-	endpoint := startMoto(t)
-	cfg := aws.Config{Region: "cn-north-1", BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	cfg := mototest.Config(mototest.StartMoto(t))
 	r := mustRing(t, "CN-SH", credential.EdDSA).SigningOnly()
 	out, err := secretsmanager.NewFromConfig(cfg).CreateSecret(t.Context(), &secretsmanager.CreateSecretInput{
 		Name: aws.String("citycode/signing-keys"), SecretString: aws.String(mustJSON(t, r)),
@@ -106,48 +101,6 @@ func TestLoadKeyRingFromSecretsManager(t *testing.T) {
 	_, err = LoadKeyRing(t.Context(), mapEnv(map[string]string{"SIGNING_KEYS_SECRET_ARN": "citycode/none"}), secrets.Read)
 	if err == nil {
 		t.Error("a missing secret loaded")
-	}
-}
-
-// startMoto runs moto_server on a free port until the test ends and
-// answers its URL.
-func startMoto(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		t.Skip("moto_server is not installed")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).AddrPort().Port()
-	l.Close()
-	url := "http://127.0.0.1:" + strconv.Itoa(int(port))
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(int(port)))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/moto-api/", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			return url
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("moto_server did not start in 30 s")
-		case <-time.After(100 * time.Millisecond):
-		}
 	}
 }
 
