@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/citycode/citycode/shared/subscriptions"
 )
 
 // The Standard Webhooks headers.
@@ -23,10 +25,6 @@ const (
 	HeaderTimestamp = "webhook-timestamp"
 	HeaderSignature = "webhook-signature"
 )
-
-// SecretPrefix starts a signing secret as an agency is shown it:
-// whsec_<base64 of the key>.
-const SecretPrefix = "whsec_"
 
 // Tolerance is how far a webhook-timestamp may be from the receiver's
 // clock, either way, before Verify refuses it: the specification's
@@ -42,9 +40,9 @@ var (
 
 // ParseSecret decodes a whsec_ secret into the key's bytes.
 func ParseSecret(s string) ([]byte, error) {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, SecretPrefix))
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, subscriptions.SecretPrefix))
 	if err != nil || len(key) == 0 {
-		return nil, fmt.Errorf("webhooks: a secret is %s followed by base64", SecretPrefix)
+		return nil, fmt.Errorf("webhooks: a secret is %s followed by base64", subscriptions.SecretPrefix)
 	}
 	return key, nil
 }
