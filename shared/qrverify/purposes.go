@@ -35,6 +35,12 @@ var purposes = map[string]Purpose{
 	"government": {Name: "government", Scope: "scan:government", SingleUse: false, Claims: []string{ClaimName, ClaimDocumentType, ClaimDocumentNumber, ClaimDateOfBirth, ClaimNationality}},
 }
 
+// PurposeNamed is the release policy of a purpose; false for an unknown one.
+func PurposeNamed(name string) (Purpose, bool) {
+	p, ok := purposes[name]
+	return p, ok
+}
+
 // personal reports whether a purpose's release includes personal data.
 func (p Purpose) personal() bool {
 	return slices.ContainsFunc(p.Claims, func(c string) bool { return c != ClaimMayTravel })

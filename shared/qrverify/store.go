@@ -64,6 +64,11 @@ type Use struct {
 	Until time.Time
 }
 
+// Key is the use mark's key in CodeUsesTable: purpose, issuer and code id.
+func (u Use) Key() string {
+	return u.Purpose + "#" + u.Issuer + "#" + hex.EncodeToString(u.CodeID[:])
+}
+
 // Store is what verification needs of storage: one read of the holder and
 // one write that accepts the code (the single-use mark and the access-log
 // entry together).
@@ -194,7 +199,7 @@ func (s *DynamoStore) Accept(ctx context.Context, use *Use, holderID string, ent
 		puts = append(puts, dynamolite.PutItemInput{
 			TableName: s.uses,
 			Item: dynamolite.Item{
-				"pk":         dynamolite.String(use.Purpose + "#" + use.Issuer + "#" + hex.EncodeToString(use.CodeID[:])),
+				"pk":         dynamolite.String(use.Key()),
 				"expires_at": dynamolite.Int(use.Until.Unix()),
 			},
 			ConditionExpression: "attribute_not_exists(pk)",

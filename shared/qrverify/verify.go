@@ -30,9 +30,12 @@ type Scanner struct {
 
 // Result is a verification's answer.
 type Result struct {
-	Valid     bool
-	Reason    string
-	Issuer    string
+	Valid  bool
+	Reason string
+	Issuer string
+	// HolderID is the holder of a valid code of this city's issuer; empty
+	// for another city's code, whose holder that city knows.
+	HolderID  string
 	CodeID    [8]byte
 	ExpiresAt time.Time
 	Claims    map[string]any
@@ -53,53 +56,24 @@ func NewVerifier(list trust.ListSource, store Store, homeIssuer string, skew tim
 	return &Verifier{list: list, store: store, homeIssuer: homeIssuer, skew: skew, now: time.Now}
 }
 
-// Verify checks code for purpose p on behalf of scanner. An invalid code is
-// a Result with a reason; an error means the check could not be made.
-func (v *Verifier) Verify(ctx context.Context, code string, p Purpose, scanner Scanner) (Result, error) {
-	list, err := v.list.Current(ctx)
-	if err != nil {
-		return Result{}, fmt.Errorf("%w: %w", ErrTrustListUnavailable, err)
-	}
-	now := v.now()
-	c, err := credential.Verify(code, list.List.Lookup(), now, v.skew)
-	if err != nil {
-		if reason := credential.Reason(err); reason != "" {
-			return Result{Reason: reason}, nil
-		}
-		return Result{}, err
-	}
-	res := Result{Valid: true, Issuer: c.Issuer, CodeID: c.CodeID, ExpiresAt: c.Expires, Claims: map[string]any{}}
-	var use *Use
-	if p.SingleUse {
-		use = &Use{Purpose: p.Name, Issuer: c.Issuer, CodeID: c.CodeID, Until: c.Expires.Add(v.skew + time.Hour)}
-	}
-	if c.Issuer != v.homeIssuer {
-		// Another city's code: its signature is all this city can check;
-		// that city holds the holder's data.
-		return v.accept(ctx, res, use, "", nil)
-	}
-
-	id := idFromRef(c.Subject)
-	h, err := v.store.Holder(ctx, id)
-	if errors.Is(err, ErrNoHolder) || (err == nil && h.Status != statusActive) {
-		return Result{Reason: ReasonHolderSuspended}, nil
-	}
-	if err != nil {
-		return Result{}, err
-	}
-	for _, claim := range p.Claims {
-		res.Claims[claim] = claimValue(claim, h, now)
-	}
-	var entry *AccessEntry
-	if p.personal() {
-		entry = &AccessEntry{At: now.UTC(), Organisation: scanner.Org, Actor: scanner.Subject, Purpose: p.Name,
-			What: p.Claims, Outcome: "released"}
-	}
-	return v.accept(ctx, res, use, id, entry)
+// Acceptance is what accepting a checked code writes: the single-use mark
+// (nil for a purpose that may scan a code again) and the access-log entry of
+// the release (nil when the purpose releases no personal data).
+type Acceptance struct {
+	Use      *Use
+	HolderID string
+	Entry    *AccessEntry
 }
 
-func (v *Verifier) accept(ctx context.Context, res Result, use *Use, holderID string, entry *AccessEntry) (Result, error) {
-	err := v.store.Accept(ctx, use, holderID, entry)
+// Verify checks code for purpose p on behalf of scanner and accepts it. An
+// invalid code is a Result with a reason; an error means the check could
+// not be made.
+func (v *Verifier) Verify(ctx context.Context, code string, p Purpose, scanner Scanner) (Result, error) {
+	res, acc, err := v.Check(ctx, code, p, scanner)
+	if err != nil || !res.Valid {
+		return res, err
+	}
+	err = v.store.Accept(ctx, acc.Use, acc.HolderID, acc.Entry)
 	if errors.Is(err, ErrReplayed) {
 		return Result{Reason: ReasonReplayed}, nil
 	}
@@ -107,6 +81,55 @@ func (v *Verifier) accept(ctx context.Context, res Result, use *Use, holderID st
 		return Result{}, err
 	}
 	return res, nil
+}
+
+// Check is Verify without the write: the code is valid, but not accepted
+// until the caller writes the Acceptance — in its own transaction, together
+// with what the scan opens (a trip, a visit, a stay), so that a code is
+// never used up by a scan that changed nothing (shared/scan does this for
+// the capabilities that scan in-process). A replay shows only then, as the
+// use mark's failed condition.
+func (v *Verifier) Check(ctx context.Context, code string, p Purpose, scanner Scanner) (Result, Acceptance, error) {
+	list, err := v.list.Current(ctx)
+	if err != nil {
+		return Result{}, Acceptance{}, fmt.Errorf("%w: %w", ErrTrustListUnavailable, err)
+	}
+	now := v.now()
+	c, err := credential.Verify(code, list.List.Lookup(), now, v.skew)
+	if err != nil {
+		if reason := credential.Reason(err); reason != "" {
+			return Result{Reason: reason}, Acceptance{}, nil
+		}
+		return Result{}, Acceptance{}, err
+	}
+	res := Result{Valid: true, Issuer: c.Issuer, CodeID: c.CodeID, ExpiresAt: c.Expires, Claims: map[string]any{}}
+	var acc Acceptance
+	if p.SingleUse {
+		acc.Use = &Use{Purpose: p.Name, Issuer: c.Issuer, CodeID: c.CodeID, Until: c.Expires.Add(v.skew + time.Hour)}
+	}
+	if c.Issuer != v.homeIssuer {
+		// Another city's code: its signature is all this city can check;
+		// that city holds the holder's data.
+		return res, acc, nil
+	}
+
+	id := idFromRef(c.Subject)
+	h, err := v.store.Holder(ctx, id)
+	if errors.Is(err, ErrNoHolder) || (err == nil && h.Status != statusActive) {
+		return Result{Reason: ReasonHolderSuspended}, Acceptance{}, nil
+	}
+	if err != nil {
+		return Result{}, Acceptance{}, err
+	}
+	res.HolderID, acc.HolderID = id, id
+	for _, claim := range p.Claims {
+		res.Claims[claim] = claimValue(claim, h, now)
+	}
+	if p.personal() {
+		acc.Entry = &AccessEntry{At: now.UTC(), Organisation: scanner.Org, Actor: scanner.Subject, Purpose: p.Name,
+			What: p.Claims, Outcome: "released"}
+	}
+	return res, acc, nil
 }
 
 func claimValue(claim string, h Holder, now time.Time) any {
