@@ -53,3 +53,8 @@ ARTIFACTS_DIR ?= .aws-sam/build/$*
 build-%:
 	mkdir -p $(ARTIFACTS_DIR)
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./$(call fn_dir,$*)
+	# Data files the function names in its environment (values starting with
+	# infra/: categories, fares, policies) go beside bootstrap under the same
+	# relative path: a Lambda function's working directory is its code folder.
+	for f in $$(sed -nE '/^  $*:$$/,/^  [A-Za-z0-9]+:$$/s|^ +[A-Z0-9_]+: (infra/[^ ]+)$$|\1|p' template.yaml); do \
+		mkdir -p $(ARTIFACTS_DIR)/$$(dirname $$f) && cp -R $$f $(ARTIFACTS_DIR)/$$f; done

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,6 +48,7 @@ type Env struct {
 	// queues and buses once WithMessaging made them.
 	refs   map[string]string
 	prefix string
+	root   string
 }
 
 // New creates the tables of template.yaml under a prefix unique to t. It
@@ -91,7 +93,7 @@ func New(t testing.TB) *Env {
 	e.Client = awsclient.DynamoDB(cfg, mapEnv(e.overrides))
 
 	prefix := tablePrefix(t.Name())
-	e.prefix, e.refs = prefix, map[string]string{}
+	e.prefix, e.refs, e.root = prefix, map[string]string{}, root
 	for _, tbl := range tmpl.Tables() {
 		e.Tables[tbl.LogicalID] = prefix + tbl.LogicalID
 		e.refs[tbl.LogicalID] = prefix + tbl.LogicalID
@@ -130,14 +132,23 @@ func tablePrefix(testName string) string {
 // local run gives it (localstack.FunctionEnv): its variables with tables
 // resolved to this test's tables, plus DYNAMODB_ENDPOINT, AWS_REGION and
 // DOCUMENT_KEY (a random key, used instead of the Secrets Manager secret).
-// It fails t if the template has no such function.
+// Data files named relative to the repository (infra/…), which Lambda finds
+// beside its bootstrap and the local run in its working directory, are made
+// absolute, since a test runs in its package's folder. It fails t if the
+// template has no such function.
 func (e *Env) FunctionEnv(t testing.TB, logicalID string) map[string]string {
 	t.Helper()
 	fn, ok := e.Template.Function(logicalID)
 	if !ok {
 		t.Fatalf("template.yaml has no function %s", logicalID)
 	}
-	return localstack.FunctionEnv(e.Template, fn, e.refs, e.overrides)
+	env := localstack.FunctionEnv(e.Template, fn, e.refs, e.overrides)
+	for k, v := range env {
+		if strings.HasPrefix(v, "infra/") {
+			env[k] = filepath.Join(e.root, v)
+		}
+	}
+	return env
 }
 
 // WithMessaging gives the test a moto_server holding the template's SQS
