@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/google/go-cmp/cmp"
+	"gopkg.in/yaml.v3"
 
 	"github.com/citycode/citycode/shared/httpapi"
 	"github.com/citycode/citycode/shared/registry"
@@ -131,8 +132,7 @@ func TestOpenAPIDocumentCoversExactlyTheTemplateRoutes(t *testing.T) {
 
 func TestEveryProtectedRouteNamesScopes(t *testing.T) {
 	t.Parallel()
-	known := []string{"resident", "scan:transit", "scan:hospital", "scan:pharmacy", "scan:hotel", "scan:venue",
-		"scan:government", "certs:issue", "certs:read", "events:subscribe"}
+	known := resourceServerScopes(t)
 	for _, r := range loadTemplate(t).Routes() {
 		if r.Public {
 			continue
@@ -148,6 +148,55 @@ func TestEveryProtectedRouteNamesScopes(t *testing.T) {
 			case !prefixed && !slices.Contains(r.Scopes, httpapi.ResourceServer+"/"+s):
 				// Cognito issues resource-server scopes as citycode/<scope>.
 				t.Errorf("%s: scope %q without its Cognito form %q", r.Key(), s, httpapi.ResourceServer+"/"+s)
+			}
+		}
+	}
+}
+
+// resourceServerScopes are the scopes the template's Cognito resource server
+// declares: the one list of scopes a route may require.
+func resourceServerScopes(t *testing.T) []string {
+	t.Helper()
+	raw, err := os.ReadFile("template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Resources struct {
+			UserPoolResourceServer struct {
+				Properties struct {
+					Scopes []struct {
+						ScopeName string `yaml:"ScopeName"`
+					} `yaml:"Scopes"`
+				} `yaml:"Properties"`
+			} `yaml:"UserPoolResourceServer"`
+		} `yaml:"Resources"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var scopes []string
+	for _, s := range doc.Resources.UserPoolResourceServer.Properties.Scopes {
+		scopes = append(scopes, s.ScopeName)
+	}
+	if len(scopes) == 0 {
+		t.Fatal("template.yaml's UserPoolResourceServer declares no scopes")
+	}
+	return scopes
+}
+
+// TestFunctionDataFilesExist: a function's data (an environment value
+// naming infra/…) is copied beside its bootstrap by make build-<Fn>, so it
+// must exist in the repository.
+func TestFunctionDataFilesExist(t *testing.T) {
+	t.Parallel()
+	tmpl := loadTemplate(t)
+	for _, fn := range tmpl.Functions {
+		for name, v := range fn.Env(func(string) (string, bool) { return "", false }) {
+			if strings.HasPrefix(v, "infra/") {
+				if _, err := os.Stat(v); err != nil {
+					t.Errorf("%s %s: %v", fn.LogicalID, name, err)
+				}
 			}
 		}
 	}
