@@ -50,12 +50,15 @@ func realMain(ctx context.Context) error {
 	flag.Parse()
 
 	results := map[string]float64{} // ns
+	metrics := map[string]float64{} // other figures, by "<benchmark> <unit>"
 	for _, b := range []struct{ pkg, pattern string }{
 		{"./shared/credential", "^(BenchmarkRawEd25519Verify|BenchmarkVerifyCode|BenchmarkRawES256Verify|BenchmarkVerifyCodeES256)$"},
 		{"./shared/qrverify", "^BenchmarkVerifyHandler$"},
 		{"./shared/qrissue", "^BenchmarkPNG$"},
+		{"./shared/fares", "^BenchmarkPrice$"},
+		{"./shared/medpolicy", "^BenchmarkSplit$"},
 	} {
-		if err := runBench(ctx, b.pkg, b.pattern, *count, results); err != nil {
+		if err := runBench(ctx, b.pkg, b.pattern, *count, results, metrics); err != nil {
 			return err
 		}
 	}
@@ -66,6 +69,12 @@ func realMain(ctx context.Context) error {
 	fmt.Println("\n| measure | time |\n|---|---|")
 	for _, name := range slices.Sorted(maps.Keys(results)) {
 		fmt.Printf("| %s | %s |\n", name, time.Duration(results[name]).Round(100*time.Nanosecond))
+	}
+	if len(metrics) > 0 {
+		fmt.Println("\n| measure | value |\n|---|---|")
+		for _, name := range slices.Sorted(maps.Keys(metrics)) {
+			fmt.Printf("| %s | %g |\n", name, metrics[name])
+		}
 	}
 	targets := []target{
 		{"decode + verify a code / raw Ed25519 verify", "VerifyCode", "RawEd25519Verify", 1.2},
@@ -90,10 +99,15 @@ func realMain(ctx context.Context) error {
 	return nil
 }
 
-var benchLine = regexp.MustCompile(`^Benchmark(\S+?)(-\d+)?\s+\d+\s+([\d.]+) ns/op`)
+var (
+	benchLine = regexp.MustCompile(`^Benchmark(\S+?)(-\d+)?\s+\d+\s+([\d.]+) ns/op`)
+	// metric is a figure a benchmark reports besides time (b.ReportMetric),
+	// such as DynamoDB calls per tap.
+	metric = regexp.MustCompile(`\s([\d.]+) ([a-zA-Z_]+/[a-zA-Z_]+)`)
+)
 
 // runBench runs one package's benchmarks count times and keeps the fastest.
-func runBench(ctx context.Context, pkg, pattern string, count int, results map[string]float64) error {
+func runBench(ctx context.Context, pkg, pattern string, count int, results, metrics map[string]float64) error {
 	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", pattern, "-benchmem", "-count", strconv.Itoa(count), pkg)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
@@ -111,6 +125,14 @@ func runBench(ctx context.Context, pkg, pattern string, count int, results map[s
 		ns, _ := strconv.ParseFloat(m[3], 64)
 		if cur, ok := results[m[1]]; !ok || ns < cur {
 			results[m[1]] = ns
+		}
+		for _, f := range metric.FindAllStringSubmatch(sc.Text(), -1) {
+			switch f[2] {
+			case "ns/op", "B/op", "allocs/op":
+			default:
+				v, _ := strconv.ParseFloat(f[1], 64)
+				metrics[m[1]+" "+f[2]] = v
+			}
 		}
 	}
 	return sc.Err()
