@@ -232,10 +232,12 @@ func (u *DependantUpdate) validate() []httpapi.FieldError {
 }
 
 type accountJSON struct {
-	HolderID   string    `json:"holder_id"`
-	BalanceFen int64     `json:"balance_fen"`
-	Currency   string    `json:"currency"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	HolderID         string    `json:"holder_id"`
+	BalanceFen       int64     `json:"balance_fen"`
+	PostpaidLimitFen int64     `json:"postpaid_limit_fen"`
+	DebtFen          int64     `json:"debt_fen"`
+	Currency         string    `json:"currency"`
+	UpdatedAt        time.Time `json:"updated_at"`
 }
 
 func (a *API) account() http.HandlerFunc {
@@ -250,7 +252,8 @@ func (a *API) account() http.HandlerFunc {
 			httpapi.WriteError(w, r, errorAnswers, err)
 			return
 		}
-		httpapi.WriteJSON(w, http.StatusOK, accountJSON{HolderID: acct.HolderID, BalanceFen: acct.BalanceFen, Currency: "CNY", UpdatedAt: acct.UpdatedAt})
+		httpapi.WriteJSON(w, http.StatusOK, accountJSON{HolderID: acct.HolderID, BalanceFen: acct.BalanceFen,
+			PostpaidLimitFen: acct.PostpaidLimitFen, DebtFen: acct.DebtFen, Currency: "CNY", UpdatedAt: acct.UpdatedAt})
 	}
 }
 
@@ -347,6 +350,7 @@ type accessJSON struct {
 	Purpose      string    `json:"purpose"`
 	What         []string  `json:"what"`
 	Outcome      string    `json:"outcome"`
+	Reason       string    `json:"reason,omitempty"`
 }
 
 func (a *API) accessLog() http.HandlerFunc {

@@ -46,21 +46,43 @@ type Holder struct {
 	CreatedAt      time.Time `dynamodbav:"created_at"`
 }
 
-// Account is a holder's prepaid balance in fen.
+// Account is a holder's prepaid balance in fen, with an optional post-paid
+// limit: the balance may go down to -PostpaidLimitFen. A charge is always
+// recorded in full (the balance is the sum of the ledger); what the balance
+// and the limit together cannot cover is the account's debt.
 type Account struct {
-	HolderID   string    `dynamodbav:"holder_id"`
-	BalanceFen int64     `dynamodbav:"balance_fen"`
-	Version    int64     `dynamodbav:"version"`
-	UpdatedAt  time.Time `dynamodbav:"updated_at"`
+	HolderID         string `dynamodbav:"holder_id"`
+	BalanceFen       int64  `dynamodbav:"balance_fen"`
+	PostpaidLimitFen int64  `dynamodbav:"postpaid_limit_fen"`
+	// DebtFen is derived, never stored: max(0, -(balance + limit)), so a
+	// top-up pays it off by raising the balance.
+	DebtFen   int64     `dynamodbav:"-"`
+	Version   int64     `dynamodbav:"version"`
+	UpdatedAt time.Time `dynamodbav:"updated_at"`
 }
+
+// MaxPostpaidLimitFen is the largest post-paid limit (1,000 yuan).
+const MaxPostpaidLimitFen = 100_000
+
+// debtAt is the debt of an account with balance and limit: what is owed
+// beyond the limit.
+func debtAt(balance, limit int64) int64 { return max(0, -(balance + limit)) }
+
+// MayTravel reports whether the account may start a ride: its balance plus
+// its post-paid limit is above zero (qr-verify's may_travel claim, which
+// reads the same items; see qrverify.Holder.MayTravel).
+func (a Account) MayTravel() bool { return a.BalanceFen+a.PostpaidLimitFen > 0 }
 
 // Entry is one line of an account's ledger.
 type Entry struct {
-	EntryID         string    `dynamodbav:"entry_id"`
-	Kind            string    `dynamodbav:"kind"`
-	AmountFen       int64     `dynamodbav:"amount_fen"`
-	BalanceAfterFen int64     `dynamodbav:"balance_after_fen"`
-	CreatedAt       time.Time `dynamodbav:"created_at"`
+	EntryID         string `dynamodbav:"entry_id"`
+	Kind            string `dynamodbav:"kind"`
+	AmountFen       int64  `dynamodbav:"amount_fen"`
+	BalanceAfterFen int64  `dynamodbav:"balance_after_fen"`
+	// UnpaidFen is the part of a charge that the balance and the post-paid
+	// limit could not cover: it became debt.
+	UnpaidFen int64     `dynamodbav:"unpaid_fen,omitempty"`
+	CreatedAt time.Time `dynamodbav:"created_at"`
 }
 
 // AccessEntry is one access to a holder's data, written by the capability
@@ -73,6 +95,8 @@ type AccessEntry struct {
 	Purpose      string    `dynamodbav:"purpose"`
 	What         []string  `dynamodbav:"what"`
 	Outcome      string    `dynamodbav:"outcome"`
+	// Reason is why a read was refused (a stable code); empty otherwise.
+	Reason string `dynamodbav:"reason,omitempty"`
 }
 
 // Page is one page of a newest-first listing.

@@ -359,11 +359,32 @@ func (s *Store) Account(ctx context.Context, id string) (Account, error) {
 	if out.Item == nil {
 		return Account{}, ErrNotEnrolled
 	}
-	var a Account
-	if err := attributevalue.UnmarshalMap(out.Item, &a); err != nil {
-		return Account{}, fmt.Errorf("unmarshal account: %w", err)
+	return AccountFromItem(out.Item)
+}
+
+// SetPostpaidLimit sets how far below zero id's balance may go (0 …
+// MaxPostpaidLimitFen). It bumps the account's version, so that a charge
+// or top-up computed on the old limit retries.
+func (s *Store) SetPostpaidLimit(ctx context.Context, id string, limit int64) error {
+	if limit < 0 || limit > MaxPostpaidLimitFen {
+		return fmt.Errorf("post-paid limit %d out of range", limit)
 	}
-	return a, nil
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: key(holderPK(id), skAccount),
+		UpdateExpression:    aws.String("SET postpaid_limit_fen = :limit, version = version + :one, updated_at = :now"),
+		ConditionExpression: aws.String("attribute_exists(pk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":limit": num(limit), ":one": num(1), ":now": str(s.now().Format(time.RFC3339Nano)),
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return ErrNotEnrolled
+	}
+	if err != nil {
+		return fmt.Errorf("set post-paid limit: %w", err)
+	}
+	return nil
 }
 
 // TopUp adds amount to id's balance once per entryID: the account update,

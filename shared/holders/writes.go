@@ -1,8 +1,12 @@
 package holders
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
@@ -20,4 +24,76 @@ func AccessWrite(table, holderID string, e AccessEntry) (types.TransactWriteItem
 		return types.TransactWriteItem{}, err
 	}
 	return putNew(table, it), nil
+}
+
+// AccountKey is the key of holderID's account item in the holders table,
+// for a capability that reads it in its own batch (AccountFromItem).
+func AccountKey(holderID string) map[string]types.AttributeValue {
+	return key(holderPK(holderID), skAccount)
+}
+
+// AccountFromItem reads an account item, with its debt derived.
+func AccountFromItem(it map[string]types.AttributeValue) (Account, error) {
+	var a Account
+	if err := attributevalue.UnmarshalMap(it, &a); err != nil {
+		return Account{}, fmt.Errorf("unmarshal account: %w", err)
+	}
+	a.DebtFen = debtAt(a.BalanceFen, a.PostpaidLimitFen)
+	return a, nil
+}
+
+// Charge is a debit another capability makes on a holder's account in its
+// own transaction: a transit fare.
+type Charge struct {
+	// EntryID names the ledger entry; the caller makes it unique per charge
+	// (and makes the charge itself single-use in its own items).
+	EntryID   string
+	Kind      string // the entry's kind, e.g. "transit_fare"
+	AmountFen int64  // debited in full, > 0
+	At        time.Time
+}
+
+// ChargeWrites are the writes that debit charges from acct, as read: one
+// account update, conditional on acct.Version (so a concurrent top-up or
+// charge cancels the caller's transaction at the first returned index, and
+// the caller reads again and retries), then one ledger entry per charge.
+// Every charge is taken in full, so the balance stays the sum of the
+// ledger; an entry's UnpaidFen is what the balance and the post-paid limit
+// could not cover, which the account then shows as debt until a top-up
+// pays it.
+func ChargeWrites(table string, acct Account, charges ...Charge) ([]types.TransactWriteItem, []Entry, error) {
+	if len(charges) == 0 {
+		return nil, nil, errors.New("holders: no charge")
+	}
+	pk := holderPK(acct.HolderID)
+	balance := acct.BalanceFen
+	writes := []types.TransactWriteItem{{}} // the account update, below
+	entries := make([]Entry, 0, len(charges))
+	var last time.Time
+	for _, c := range charges {
+		if c.AmountFen <= 0 || c.EntryID == "" || c.Kind == "" {
+			return nil, nil, errors.New("holders: a charge needs an entry id, a kind and a positive amount")
+		}
+		at := c.At.UTC()
+		after := balance - c.AmountFen
+		e := Entry{EntryID: c.EntryID, Kind: c.Kind, AmountFen: -c.AmountFen, BalanceAfterFen: after, CreatedAt: at,
+			UnpaidFen: debtAt(after, acct.PostpaidLimitFen) - debtAt(balance, acct.PostpaidLimitFen)}
+		ledger, err := item(pk, skLedger+at.Format(time.RFC3339Nano)+"#"+c.EntryID, e)
+		if err != nil {
+			return nil, nil, err
+		}
+		writes = append(writes, putNew(table, ledger))
+		entries = append(entries, e)
+		balance, last = after, at
+	}
+	writes[0] = types.TransactWriteItem{Update: &types.Update{
+		TableName: aws.String(table), Key: key(pk, skAccount),
+		UpdateExpression:    aws.String("SET balance_fen = :bal, version = :next, updated_at = :now"),
+		ConditionExpression: aws.String("version = :version"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":bal": num(balance), ":next": num(acct.Version + 1), ":version": num(acct.Version),
+			":now": str(last.Format(time.RFC3339Nano)),
+		},
+	}}
+	return writes, entries, nil
 }

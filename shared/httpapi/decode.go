@@ -16,11 +16,15 @@ const MaxBodyBytes = 64 << 10
 // DecodeJSON reads r's body strictly into v: application/json only, one
 // object, no unknown fields, no trailing data, at most MaxBodyBytes. Every
 // failure is an *Error naming what was wrong.
-func DecodeJSON(r *http.Request, v any) error {
+func DecodeJSON(r *http.Request, v any) error { return DecodeJSONUpTo(r, v, MaxBodyBytes) }
+
+// DecodeJSONUpTo is DecodeJSON for the few routes that take more than
+// MaxBodyBytes (a gate's batch of taps): at most limit bytes.
+func DecodeJSONUpTo(r *http.Request, v any, limit int) error {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return NewError(http.StatusUnsupportedMediaType, "unsupported_media_type", "the body must be application/json")
 	}
-	body, err := ReadBody(r)
+	body, err := readBody(r, limit)
 	if err != nil {
 		return err
 	}
@@ -37,16 +41,18 @@ func DecodeJSON(r *http.Request, v any) error {
 
 // ReadBody reads the whole body, at most MaxBodyBytes, and leaves it readable
 // again for the next reader.
-func ReadBody(r *http.Request) ([]byte, error) {
+func ReadBody(r *http.Request) ([]byte, error) { return readBody(r, MaxBodyBytes) }
+
+func readBody(r *http.Request, limit int) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
 	if err != nil {
 		return nil, NewError(http.StatusBadRequest, "invalid_body", "the body could not be read")
 	}
-	if len(body) > MaxBodyBytes {
-		return nil, NewError(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body must be at most %d bytes", MaxBodyBytes))
+	if len(body) > limit {
+		return nil, NewError(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body must be at most %d bytes", limit))
 	}
 	r.Body = io.NopCloser(strings.NewReader(string(body)))
 	return body, nil

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/citycode/citycode/shared/certificates"
 	"github.com/citycode/citycode/shared/dynamolite"
 	"github.com/citycode/citycode/shared/trust"
 )
@@ -23,7 +24,8 @@ import (
 // Secrets are the local stand-ins, as function environment variables, and
 // the key rings behind them.
 type Secrets struct {
-	// Env holds DOCUMENT_KEY, SIGNING_KEYS_FILE and TRUST_ROOT_JWK, and for
+	// Env holds DOCUMENT_KEY, SIGNING_KEYS_FILE, TRUST_ROOT_JWK and
+	// DOCUMENT_KEYS_FILE (certificate documents), and for
 	// the trust publisher ROOT_KEYS_FILE and TRUST_PEER_FILES.
 	Env map[string]string
 	// Home and Peer are the local issuers: CN-SH and the demo second city
@@ -44,6 +46,11 @@ func Prepare(ctx context.Context, dir string, db *dynamolite.Client, trustTable 
 		return Secrets{}, err
 	}
 	paths := trust.LocalPaths(keysDir)
+	// Certificate documents are signed by keys the home root certifies.
+	documentKeys := filepath.Join(keysDir, trust.LocalHomeIssuer+".document-keys.json")
+	if err := certificates.EnsureDocumentKeys(documentKeys, home, now); err != nil {
+		return Secrets{}, err
+	}
 	root, err := os.ReadFile(paths.HomeRoot)
 	if err != nil {
 		return Secrets{}, fmt.Errorf("localenv: %w", err)
@@ -54,11 +61,12 @@ func Prepare(ctx context.Context, dir string, db *dynamolite.Client, trustTable 
 	}
 	return Secrets{
 		Env: map[string]string{
-			"DOCUMENT_KEY":      docKey,
-			"SIGNING_KEYS_FILE": paths.HomeKeys,
-			"ROOT_KEYS_FILE":    paths.HomeKeys,
-			"TRUST_PEER_FILES":  paths.PeerFile,
-			"TRUST_ROOT_JWK":    strings.TrimSpace(string(root)),
+			"DOCUMENT_KEY":       docKey,
+			"SIGNING_KEYS_FILE":  paths.HomeKeys,
+			"ROOT_KEYS_FILE":     paths.HomeKeys,
+			"TRUST_PEER_FILES":   paths.PeerFile,
+			"TRUST_ROOT_JWK":     strings.TrimSpace(string(root)),
+			"DOCUMENT_KEYS_FILE": documentKeys,
 		},
 		Home: home, Peer: peer,
 	}, nil

@@ -21,6 +21,11 @@ type Config struct {
 	HomeIssuer    string        // CODE_ISSUER, default CN-SH
 	ClockSkew     time.Duration // CODE_CLOCK_SKEW, default 30s
 	Trust         trust.SourceConfig
+	// CertificatesTable (CERTIFICATES_TABLE, optional) receives the
+	// consents that government scans grant, lasting ConsentWindowTTL
+	// (CONSENT_WINDOW_TTL, default 15m, 1m to 1h).
+	CertificatesTable string
+	ConsentWindowTTL  time.Duration
 	// Provisioned is true when Lambda initialises the function ahead of
 	// traffic (AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency):
 	// then init may pre-warm; on an on-demand cold start it does no I/O.
@@ -39,6 +44,12 @@ func ConfigFrom(env app.Env) (Config, error) {
 		return Config{}, errors.New("CODE_CLOCK_SKEW must be a duration from 0 to 5m")
 	}
 	c.ClockSkew = skew
+	c.CertificatesTable = env("CERTIFICATES_TABLE")
+	ttl, err := time.ParseDuration(env.Lookup("CONSENT_WINDOW_TTL", "15m"))
+	if err != nil || ttl < time.Minute || ttl > time.Hour {
+		return Config{}, errors.New("CONSENT_WINDOW_TTL must be a duration from 1m to 1h")
+	}
+	c.ConsentWindowTTL = ttl
 	if c.Trust, err = trust.SourceConfigFromEnv(env); err != nil {
 		return Config{}, err
 	}
@@ -68,8 +79,13 @@ func New(ctx context.Context, env app.Env) (http.Handler, error) {
 			log.Warn("pre-warm: trust list not loaded; the first scan will load it", "error", err)
 		}
 	}
-	verifier := NewVerifier(list, NewDynamoStore(db, cfg.CodeUsesTable, cfg.HoldersTable), cfg.HomeIssuer, cfg.ClockSkew)
+	store := NewDynamoStore(db, cfg.CodeUsesTable, cfg.HoldersTable)
+	verifier := NewVerifier(list, store, cfg.HomeIssuer, cfg.ClockSkew)
+	api := NewAPI(verifier, list)
+	if cfg.CertificatesTable != "" {
+		api = api.WithConsents(store.WithCertificates(cfg.CertificatesTable), cfg.ConsentWindowTTL)
+	}
 	mux := http.NewServeMux()
-	NewAPI(verifier, list).Routes(mux)
+	api.Routes(mux)
 	return httpapi.Serve(log, mux), nil
 }

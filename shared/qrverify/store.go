@@ -32,7 +32,7 @@ var (
 const statusActive = "active"
 
 // Holder is what verification reads of a holder: its PROFILE item and the
-// balance of its ACCOUNT item.
+// balance and post-paid limit of its ACCOUNT item.
 type Holder struct {
 	ID             string
 	Name           string
@@ -42,6 +42,8 @@ type Holder struct {
 	Nationality    string
 	Status         string
 	BalanceFen     int64
+	// PostpaidLimitFen is how far below zero the balance may go for travel.
+	PostpaidLimitFen int64
 }
 
 // AccessEntry is a release of the holder's data, for the holder's access
@@ -91,10 +93,14 @@ func idFromRef(ref [16]byte) string {
 }
 
 // newEntryID is a fresh access-log entry id, as holders makes them.
-func newEntryID() string {
+func newEntryID() string { return newID("acc") }
+
+// newID is prefix_ and 16 random bytes in lower-case base32, holders' and
+// certificates' id shape.
+func newID(prefix string) string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	return "acc_" + strings.ToLower(idEncoding.EncodeToString(b[:]))
+	return prefix + "_" + strings.ToLower(idEncoding.EncodeToString(b[:]))
 }
 
 // The holders table's keys (shared/holders/store.go).
@@ -117,6 +123,9 @@ type DynamoStore struct {
 	db      *dynamolite.Client
 	uses    string
 	holders string
+	// certificates is CertificatesTable, where window consents go (empty:
+	// this store grants none).
+	certificates string
 }
 
 // NewDynamoStore returns the store over the two tables.
@@ -145,6 +154,9 @@ func (s *DynamoStore) Holder(ctx context.Context, id string) (Holder, error) {
 				err = readProfile(it, &h)
 			case skAccount:
 				h.BalanceFen, err = it.GetInt("balance_fen")
+				if err == nil {
+					h.PostpaidLimitFen, err = it.GetInt("postpaid_limit_fen")
+				}
 			}
 		}
 		if err != nil {
@@ -191,9 +203,61 @@ func accessItem(holderID, entryID string, e AccessEntry) dynamolite.Item {
 	return it
 }
 
+// Consent is a holder's consent, given by showing the code at a service
+// window, for an organisation to look up the holder's certificates of some
+// categories for a purpose until ValidUntil (shared/certificates reads it:
+// certificates.Consent is the same item).
+type Consent struct {
+	ID           string
+	HolderID     string
+	Organisation string
+	Actor        string
+	Purpose      string
+	Categories   []string
+	CreatedAt    time.Time
+	ValidUntil   time.Time
+}
+
+// consentRetention is how long a consent's item outlives its end before
+// DynamoDB's TTL removes it: the holder's record of it.
+const consentRetention = 90 * 24 * time.Hour
+
+// WithCertificates answers a copy of s that writes window consents into
+// the certificates table.
+func (s *DynamoStore) WithCertificates(table string) *DynamoStore {
+	c := *s
+	c.certificates = table
+	return &c
+}
+
+// consentItem is c as certificates.Store reads it (attributevalue's
+// encoding of certificates.Consent: times as RFC 3339 strings, categories
+// as a list of strings), with its TTL.
+func consentItem(c Consent) dynamolite.Item {
+	return dynamolite.Item{
+		"pk": dynamolite.String("CONSENT#" + c.ID), "sk": dynamolite.String("CONSENT"),
+		"consent_id": dynamolite.String(c.ID), "holder_id": dynamolite.String(c.HolderID),
+		"organisation": dynamolite.String(c.Organisation), "purpose": dynamolite.String(c.Purpose),
+		"categories": dynamolite.StringList(c.Categories), "source": dynamolite.String("window"),
+		"created_at":  dynamolite.String(c.CreatedAt.UTC().Format(time.RFC3339Nano)),
+		"valid_until": dynamolite.String(c.ValidUntil.UTC().Format(time.RFC3339Nano)),
+		"expires_at":  dynamolite.Int(c.ValidUntil.Add(consentRetention).Unix()),
+	}
+}
+
 // Accept writes the use mark and the access entry in one call: a PutItem
 // for one of them, a transaction for both.
 func (s *DynamoStore) Accept(ctx context.Context, use *Use, holderID string, entry *AccessEntry) error {
+	return s.AcceptWithConsent(ctx, use, holderID, entry, nil)
+}
+
+// AcceptWithConsent is Accept that also writes consent (when not nil) and
+// its consent_granted entry in the holder's access log, all in one
+// transaction: the scan that shows the code is the act of consent.
+func (s *DynamoStore) AcceptWithConsent(ctx context.Context, use *Use, holderID string, entry *AccessEntry, consent *Consent) error {
+	if consent != nil && s.certificates == "" {
+		return errors.New("accept code: this store grants no consents")
+	}
 	var puts []dynamolite.PutItemInput
 	if use != nil {
 		puts = append(puts, dynamolite.PutItemInput{
@@ -209,6 +273,14 @@ func (s *DynamoStore) Accept(ctx context.Context, use *Use, holderID string, ent
 		puts = append(puts, dynamolite.PutItemInput{
 			TableName: s.holders, Item: accessItem(holderID, newEntryID(), *entry), ConditionExpression: "attribute_not_exists(pk)",
 		})
+	}
+	if consent != nil {
+		granted := AccessEntry{At: consent.CreatedAt, Organisation: consent.Organisation, Actor: consent.Actor,
+			Purpose: consent.Purpose, What: consent.Categories, Outcome: "consent_granted"}
+		puts = append(puts,
+			dynamolite.PutItemInput{TableName: s.certificates, Item: consentItem(*consent), ConditionExpression: "attribute_not_exists(pk)"},
+			dynamolite.PutItemInput{TableName: s.holders, Item: accessItem(holderID, newEntryID(), granted), ConditionExpression: "attribute_not_exists(pk)"},
+		)
 	}
 	var err error
 	switch len(puts) {
@@ -226,7 +298,7 @@ func (s *DynamoStore) Accept(ctx context.Context, use *Use, holderID string, ent
 		}
 		err = s.db.TransactWriteItems(ctx, dynamolite.TransactWriteItemsInput{TransactItems: items})
 		var e *dynamolite.Error
-		if errors.As(err, &e) && len(e.CancellationReasons) > 0 && e.CancellationReasons[0].Code == "ConditionalCheckFailed" {
+		if use != nil && errors.As(err, &e) && len(e.CancellationReasons) > 0 && e.CancellationReasons[0].Code == "ConditionalCheckFailed" {
 			return ErrReplayed // the use mark is the first put
 		}
 	}

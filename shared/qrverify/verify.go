@@ -90,11 +90,17 @@ func (v *Verifier) Verify(ctx context.Context, code string, p Purpose, scanner S
 // the capabilities that scan in-process). A replay shows only then, as the
 // use mark's failed condition.
 func (v *Verifier) Check(ctx context.Context, code string, p Purpose, scanner Scanner) (Result, Acceptance, error) {
+	return v.CheckAt(ctx, code, p, scanner, v.now())
+}
+
+// CheckAt is Check as of now instead of the current time: an offline gate
+// uploads its taps after their codes expired, and each is checked as it was
+// when it was scanned. The caller bounds how far back it lets now go.
+func (v *Verifier) CheckAt(ctx context.Context, code string, p Purpose, scanner Scanner, now time.Time) (Result, Acceptance, error) {
 	list, err := v.list.Current(ctx)
 	if err != nil {
 		return Result{}, Acceptance{}, fmt.Errorf("%w: %w", ErrTrustListUnavailable, err)
 	}
-	now := v.now()
 	c, err := credential.Verify(code, list.List.Lookup(), now, v.skew)
 	if err != nil {
 		if reason := credential.Reason(err); reason != "" {
@@ -150,7 +156,15 @@ func claimValue(claim string, h Holder, now time.Time) any {
 		}
 		return "adult"
 	case ClaimMayTravel:
-		return h.BalanceFen > 0
+		return h.MayTravel()
 	}
 	return nil
 }
+
+// MayTravel reports whether the holder's account may start a ride: its
+// balance plus its post-paid limit is above zero. The ride that takes it
+// below is still charged in full, and what the account cannot cover is
+// recorded as debt (shared/holders); from then on the holder may not travel
+// until a top-up pays it off. Fares are not known here, so "above zero"
+// rather than "at least the minimum fare": one ride of credit.
+func (h Holder) MayTravel() bool { return h.BalanceFen+h.PostpaidLimitFen > 0 }

@@ -8,22 +8,32 @@ import (
 	"unicode"
 
 	"github.com/citycode/citycode/shared/app"
+	"github.com/citycode/citycode/shared/certificates"
 	"github.com/citycode/citycode/shared/eventpublish"
 	"github.com/citycode/citycode/shared/holders"
+	"github.com/citycode/citycode/shared/lodging"
+	"github.com/citycode/citycode/shared/medical"
 	"github.com/citycode/citycode/shared/qrissue"
 	"github.com/citycode/citycode/shared/qrverify"
 	"github.com/citycode/citycode/shared/subscriptions"
+	"github.com/citycode/citycode/shared/transit"
 	"github.com/citycode/citycode/shared/trustpublish"
+	"github.com/citycode/citycode/shared/venues"
 	"github.com/citycode/citycode/shared/webhooks"
 )
 
 // Functions maps a template function that serves HTTP API routes, by
 // logical id, to its capability.
 var Functions = map[string]app.Function{
-	"HoldersFunction":       holders.New,
-	"QrIssueFunction":       qrissue.New,
-	"QrVerifyFunction":      qrverify.New,
-	"SubscriptionsFunction": subscriptions.New,
+	"CertificatesFunction":   certificates.New,
+	"HoldersFunction":        holders.New,
+	"HotelCheckinFunction":   lodging.New,
+	"HospitalSettleFunction": medical.New,
+	"QrIssueFunction":        qrissue.New,
+	"QrVerifyFunction":       qrverify.New,
+	"SubscriptionsFunction":  subscriptions.New,
+	"TransitFareFunction":    transit.New,
+	"VenueEntryFunction":     venues.New,
 }
 
 // Jobs maps a template function triggered by a schedule, a stream or a
@@ -32,6 +42,7 @@ var Jobs = map[string]app.Job{
 	"TrustPublisherFunction":  trustpublish.NewJob,
 	"EventPublisherFunction":  eventpublish.NewJob,
 	"WebhookDeliveryFunction": webhooks.NewJob,
+	"LodgingReportsFunction":  lodging.NewJob,
 }
 
 // Dir is where a template function's main package and sample events live:

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -70,15 +71,47 @@ type Scan struct {
 // could not be made (the trust list or the holders table is unavailable)
 // or the purpose is unknown, which is a programming error.
 func (s *Scanner) Scan(ctx context.Context, code, purpose string, by qrverify.Scanner) (Scan, error) {
+	return s.scan(ctx, code, purpose, by, time.Time{}, 0)
+}
+
+// ScanAt is Scan as of at, for a tap that an offline gate uploads later:
+// the code is checked as it was when it was scanned, and its use mark is
+// kept until keep after the code's expiry, so that a clone uploaded up to
+// keep later still finds it. The caller refuses scans older than keep.
+func (s *Scanner) ScanAt(ctx context.Context, code, purpose string, by qrverify.Scanner, at time.Time, keep time.Duration) (Scan, error) {
+	return s.scan(ctx, code, purpose, by, at, keep)
+}
+
+// scan checks code now (at zero) or as of at.
+func (s *Scanner) scan(ctx context.Context, code, purpose string, by qrverify.Scanner, at time.Time, keep time.Duration) (Scan, error) {
 	p, ok := qrverify.PurposeNamed(purpose)
 	if !ok {
 		return Scan{}, fmt.Errorf("scan: unknown purpose %q", purpose)
 	}
-	res, acc, err := s.verifier.Check(ctx, code, p, by)
+	var (
+		res qrverify.Result
+		acc qrverify.Acceptance
+		err error
+	)
+	if at.IsZero() {
+		res, acc, err = s.verifier.Check(ctx, code, p, by)
+	} else {
+		res, acc, err = s.verifier.CheckAt(ctx, code, p, by, at)
+	}
 	if err != nil {
 		return Scan{}, err
 	}
+	if acc.Use != nil {
+		acc.Use.Until = later(acc.Use.Until, res.ExpiresAt.Add(keep))
+	}
 	return Scan{Result: res, acceptance: acc, uses: s.uses, holders: s.holders}, nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // Home reports whether the code's holder is enrolled in this city

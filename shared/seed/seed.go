@@ -27,6 +27,21 @@ type Demo struct {
 		Dependants []holders.DependantEnrollment `json:"dependants"`
 	} `json:"residents"`
 	Organisations []Organisation `json:"organisations"`
+	Insurance     []Insurance    `json:"insurance"`
+}
+
+// Step loads part of a Demo with the environment of the template function
+// whose data it writes.
+type Step struct {
+	Function string
+	Load     func(ctx context.Context, env app.Env, d Demo) error
+}
+
+// Steps load a whole Demo, in order: residents first, then what refers to
+// them.
+var Steps = []Step{
+	{Function: "HoldersFunction", Load: Load},
+	{Function: "HospitalSettleFunction", Load: LoadInsurance},
 }
 
 // Organisation is a demo organisation and its machine clients, for which

@@ -57,9 +57,17 @@ type Deps struct {
 	Queue         *Queue
 	Client        *http.Client
 	Backoff       Backoff
-	Log           *slog.Logger
+	// Receipts records what an endpoint accepted, for the event types it
+	// receipts (receipts.go); nil records nothing.
+	Receipts Receipts
+	Log      *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// Receipts is what delivery needs of the receipts store: *ReceiptStore.
+type Receipts interface {
+	Record(ctx context.Context, org, subID string, e outbox.Envelope, at time.Time, n int) error
 }
 
 // Deliverer handles the delivery queues' messages (infra/delivery.md): it
@@ -207,7 +215,7 @@ func (d *Deliverer) attempt(ctx context.Context, s subscriptions.Subscription, e
 	switch {
 	case o.ok():
 		log.InfoContext(ctx, "delivered")
-		return nil
+		return d.receipt(ctx, s, e, n)
 	case o.gone():
 		log.WarnContext(ctx, "endpoint gone: subscription disabled")
 		return d.disable(ctx, s)
@@ -219,6 +227,16 @@ func (d *Deliverer) attempt(ctx context.Context, s subscriptions.Subscription, e
 	log.InfoContext(ctx, "attempt failed: retrying", "error", o.err, "wait", wait.String())
 	return d.Queue.Send(ctx, Retry{Kind: KindRetry, SubscriptionID: s.ID, Attempt: n + 1, Event: e,
 		FirstAttempt: first, NotBefore: now.Add(wait)}, wait)
+}
+
+// receipt records that s's endpoint accepted e at attempt n. Its failure
+// fails the message, which is received and delivered again: an accepted
+// event of a receipted type never goes without its receipt.
+func (d *Deliverer) receipt(ctx context.Context, s subscriptions.Subscription, e outbox.Envelope, n int) error {
+	if d.Receipts == nil {
+		return nil
+	}
+	return d.Receipts.Record(ctx, s.Org, s.ID, e, d.Now(), n)
 }
 
 func (d *Deliverer) disable(ctx context.Context, s subscriptions.Subscription) error {
@@ -278,6 +296,9 @@ func (d *Deliverer) replay(ctx context.Context, step ReplayStep) error {
 		o := post(ctx, d.Client, s.Endpoint, keys(s, now), e, now)
 		switch {
 		case o.ok():
+			if err := d.receipt(ctx, s, e, max(step.Attempt, 1)); err != nil {
+				return err
+			}
 			continue
 		case o.gone():
 			log.WarnContext(ctx, "replay ended: endpoint gone, subscription disabled", "event_id", e.ID)

@@ -37,14 +37,22 @@ type Config struct {
 	// Backoff is DELIVERY_BACKOFF_BASE (5s) and DELIVERY_BACKOFF_MAX (15m):
 	// a local demo may shorten them.
 	Backoff Backoff
+	// ReceiptsTable, when set, is where receipts of the ReceiptTypes go
+	// (RECEIPTS_TABLE; RECEIPT_TYPES, comma-separated names or prefix.*).
+	ReceiptsTable string
+	ReceiptTypes  []string
 }
 
 // ConfigFrom reads the configuration from env.
 func ConfigFrom(env app.Env) (Config, error) {
 	c := Config{RetryQueueURL: env("DELIVERY_RETRY_QUEUE_URL"), SubscriptionsTable: env("SUBSCRIPTIONS_TABLE"),
-		SQSEndpoint: env("SQS_ENDPOINT"), AllowLoopback: env("ALLOW_INSECURE_WEBHOOKS") == "true"}
+		SQSEndpoint: env("SQS_ENDPOINT"), AllowLoopback: env("ALLOW_INSECURE_WEBHOOKS") == "true",
+		ReceiptsTable: env("RECEIPTS_TABLE"), ReceiptTypes: ParseReceiptTypes(env("RECEIPT_TYPES"))}
 	if c.RetryQueueURL == "" || c.SubscriptionsTable == "" {
 		return Config{}, errors.New("DELIVERY_RETRY_QUEUE_URL and SUBSCRIPTIONS_TABLE must be set")
+	}
+	if (c.ReceiptsTable == "") != (len(c.ReceiptTypes) == 0) {
+		return Config{}, errors.New("RECEIPTS_TABLE and RECEIPT_TYPES are set together or not at all")
 	}
 	var err error
 	if c.Events, err = outbox.ConfigFrom(env); err != nil {
@@ -86,7 +94,12 @@ func NewJob(ctx context.Context, env app.Env) (app.JobHandler, error) {
 			o.BaseEndpoint = aws.String(cfg.SQSEndpoint)
 		}
 	})
+	var receipts Receipts
+	if cfg.ReceiptsTable != "" {
+		receipts = NewReceiptStore(db, cfg.ReceiptsTable, cfg.ReceiptTypes)
+	}
 	d := New(Deps{
+		Receipts:      receipts,
 		Subscriptions: subscriptions.NewStore(db, cfg.SubscriptionsTable, policy),
 		Events:        outbox.New(db, cfg.Events.Table, cfg.Events.Retention),
 		Queue:         NewQueue(q, cfg.RetryQueueURL, MaxQueueDelay),

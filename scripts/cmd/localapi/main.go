@@ -202,19 +202,21 @@ func startMessaging(ctx context.Context, tmpl *samtemplate.Template, overrides, 
 	return localapi.Queues{Client: sqsc, URLs: m.Refs, ARNs: m.QueueARNs}, func() { _ = moto.Stop() }, nil
 }
 
-// seedDemo loads the demo data file through the holders function's
-// environment (shared/seed) and returns it, for the welcome text.
+// seedDemo loads the demo data file (shared/seed), each step with its
+// function's environment, and returns it for the welcome text.
 func seedDemo(ctx context.Context, path string, tmpl *samtemplate.Template, envOf func(samtemplate.Function) map[string]string) (seed.Demo, error) {
 	demo, err := seed.Read(path)
 	if err != nil {
 		return seed.Demo{}, err
 	}
-	fn, ok := tmpl.Function("HoldersFunction")
-	if !ok {
-		return seed.Demo{}, errors.New("seed: template.yaml has no HoldersFunction")
-	}
-	if err := seed.Load(ctx, mapEnv(envOf(fn)), demo); err != nil {
-		return seed.Demo{}, err
+	for _, step := range seed.Steps {
+		fn, ok := tmpl.Function(step.Function)
+		if !ok {
+			return seed.Demo{}, fmt.Errorf("seed: template.yaml has no %s", step.Function)
+		}
+		if err := step.Load(ctx, mapEnv(envOf(fn)), demo); err != nil {
+			return seed.Demo{}, err
+		}
 	}
 	return demo, nil
 }

@@ -1,0 +1,84 @@
+package certificates
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+
+	"github.com/citycode/citycode/shared/app"
+	"github.com/citycode/citycode/shared/awsclient"
+	"github.com/citycode/citycode/shared/holders"
+	"github.com/citycode/citycode/shared/httpapi"
+	"github.com/citycode/citycode/shared/idempotency"
+	"github.com/citycode/citycode/shared/logging"
+	"github.com/citycode/citycode/shared/outbox"
+	"github.com/citycode/citycode/shared/secretstore"
+)
+
+// Config is the certificates function's configuration, from its environment.
+type Config struct {
+	CertificatesTable string // CERTIFICATES_TABLE
+	HoldersTable      string // HOLDERS_TABLE
+	IdempotencyTable  string // IDEMPOTENCY_TABLE
+	// CategoriesFile (CERTIFICATE_CATEGORIES_FILE) and OrganisationsFile
+	// (ORGANISATIONS_FILE) are the data files, loaded once per cold start.
+	CategoriesFile    string
+	OrganisationsFile string
+	// Events is where changes write their events (EVENTS_TABLE,
+	// EVENT_RETENTION).
+	Events outbox.Config
+}
+
+// ConfigFrom reads the configuration from env; the document keys
+// (DOCUMENT_KEYS_FILE or DOCUMENT_KEYS_SECRET_ARN, TRUST_ROOT_JWK) are read
+// by LoadDocumentKeys.
+func ConfigFrom(env app.Env) (Config, error) {
+	c := Config{CertificatesTable: env("CERTIFICATES_TABLE"), HoldersTable: env("HOLDERS_TABLE"), IdempotencyTable: env("IDEMPOTENCY_TABLE"),
+		CategoriesFile: env("CERTIFICATE_CATEGORIES_FILE"), OrganisationsFile: env("ORGANISATIONS_FILE")}
+	if c.CertificatesTable == "" || c.HoldersTable == "" || c.IdempotencyTable == "" {
+		return Config{}, errors.New("CERTIFICATES_TABLE, HOLDERS_TABLE and IDEMPOTENCY_TABLE must be set")
+	}
+	if c.CategoriesFile == "" || c.OrganisationsFile == "" {
+		return Config{}, errors.New("CERTIFICATE_CATEGORIES_FILE and ORGANISATIONS_FILE must be set")
+	}
+	events, err := outbox.ConfigFrom(env)
+	if err != nil {
+		return Config{}, err
+	}
+	c.Events = events
+	return c, nil
+}
+
+// New builds the certificates function: configuration, data files, keys,
+// clients, stores, routes. A broken data file or key ring fails here.
+func New(ctx context.Context, env app.Env) (http.Handler, error) {
+	cfg, err := ConfigFrom(env)
+	if err != nil {
+		return nil, err
+	}
+	cats, err := LoadCatalogue(cfg.CategoriesFile)
+	if err != nil {
+		return nil, err
+	}
+	orgs, err := LoadOrganisations(cfg.OrganisationsFile)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := awsclient.Config(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := LoadDocumentKeys(ctx, env, func(ctx context.Context, id string) (string, error) {
+		return secretstore.New(awsCfg).Read(ctx, id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	db := awsclient.DynamoDB(awsCfg, env)
+	store := NewStore(db, cfg.CertificatesTable, cfg.HoldersTable, outbox.New(db, cfg.Events.Table, cfg.Events.Retention), keys)
+	api := NewAPI(store, holders.NewStore(db, cfg.HoldersTable, nil), idempotency.NewStore(db, cfg.IdempotencyTable), cats, orgs, keys)
+	mux := http.NewServeMux()
+	api.Routes(mux)
+	return httpapi.Serve(logging.New(os.Stdout, env("LOG_LEVEL")).With("function", "certificates"), mux), nil
+}

@@ -1,0 +1,683 @@
+package lodging
+
+import (
+	"cmp"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/citycode/citycode/shared/awsclient"
+	"github.com/citycode/citycode/shared/outbox"
+	"github.com/citycode/citycode/shared/webhooks"
+)
+
+// Store keeps stays in LodgingTable (infra/lodging.md). Every rule — a
+// code used once, a holder once per stay, a minor with their guardian, an
+// open stay, its guest limit — is a condition on a write of the one
+// transaction that registers the guests and writes their reports.
+type Store struct {
+	db       *dynamodb.Client
+	table    string
+	holders  string
+	outbox   *outbox.Outbox
+	receipts *webhooks.ReceiptStore
+	policy   Policy
+	now      func() time.Time
+}
+
+// NewStore returns a Store on table, checking guardianship links in
+// holdersTable, writing reports through ob and reading their receipts from
+// receipts.
+func NewStore(db *dynamodb.Client, table, holdersTable string, ob *outbox.Outbox, receipts *webhooks.ReceiptStore, p Policy) *Store {
+	return &Store{db: db, table: table, holders: holdersTable, outbox: ob, receipts: receipts, policy: p,
+		now: func() time.Time { return time.Now().UTC() }}
+}
+
+// Item keys.
+const (
+	skStay      = "STAY"
+	skGuest     = "GUEST#"
+	cityPending = "PENDING"
+	// timeKey is a fixed-width UTC time, so that keys sort in time order.
+	timeKey = "2006-01-02T15:04:05.000000000Z"
+)
+
+func stayPK(id string) string     { return "STAY#" + id }
+func hotelPK(org string) string   { return "HOTEL#" + org }
+func pendingPK(org string) string { return cityPending + "#" + org }
+func hotelSK(st Stay) string      { return "STAY#" + st.CheckedInAt.UTC().Format(timeKey) + "#" + st.ID }
+func reportSK(r Report) string {
+	return r.Due.UTC().Format(timeKey) + "#" + r.RegistrationID + "#" + r.Kind
+}
+
+// guestSK makes "a holder once per stay" a put condition; another city's
+// guest has no holder id here.
+func guestSK(r Registration) string {
+	if r.Home() {
+		return skGuest + "H#" + r.HolderID
+	}
+	return skGuest + "R#" + r.ID
+}
+
+func key(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"pk": str(pk), "sk": str(sk)}
+}
+
+func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+func item(pk, sk string, v any) (map[string]types.AttributeValue, error) {
+	m, err := attributevalue.MarshalMap(v)
+	if err != nil {
+		return nil, fmt.Errorf("lodging: marshal %s: %w", sk, err)
+	}
+	m["pk"], m["sk"] = str(pk), str(sk)
+	return m, nil
+}
+
+func put(table string, it map[string]types.AttributeValue, onlyNew bool) types.TransactWriteItem {
+	p := &types.Put{TableName: aws.String(table), Item: it}
+	if onlyNew {
+		p.ConditionExpression = aws.String("attribute_not_exists(pk)")
+	}
+	return types.TransactWriteItem{Put: p}
+}
+
+// Roles of a transaction's items, to map a cancellation's reasons.
+const (
+	roleStay  = "stay"
+	roleMark  = "mark"
+	roleGuest = "guest"
+	roleLink  = "link"
+	roleOther = "other"
+)
+
+type role struct {
+	what  string
+	guest int
+}
+
+// txn is a transaction being built: its items, what each is for, and the
+// events that go last.
+type txn struct {
+	writes []types.TransactWriteItem
+	roles  []role
+	events []outbox.Event
+}
+
+func (t *txn) add(r role, w ...types.TransactWriteItem) {
+	for range w {
+		t.roles = append(t.roles, r)
+	}
+	t.writes = append(t.writes, w...)
+}
+
+// failed answers the roles of the items whose condition failed; nil when
+// err is not a cancellation.
+func (t *txn) failed(err error) []role {
+	var tce *types.TransactionCanceledException
+	if !errors.As(err, &tce) {
+		return nil
+	}
+	var out []role
+	for i, r := range tce.CancellationReasons {
+		if i < len(t.roles) && aws.ToString(r.Code) == "ConditionalCheckFailed" {
+			out = append(out, t.roles[i])
+		}
+	}
+	return out
+}
+
+// CodesRejected is a transaction refused on guests' single-use marks: their
+// codes were accepted before (another desk, a clone). Guests maps each
+// guest's index to its reason.
+type CodesRejected struct {
+	Guests map[int]string
+}
+
+func (e *CodesRejected) Error() string {
+	return fmt.Sprintf("lodging: %d codes rejected", len(e.Guests))
+}
+
+// ReasonReplayed is the reason of a code accepted before.
+const ReasonReplayed = "replayed"
+
+// register adds arrivals to st in t: each code's acceptance, the
+// registration (checked in at st.CheckedInAt), its two report trackers, a
+// minor's guardianship check and the registration event. guardians maps a
+// guardian's holder id to the registration already in the stay.
+func (s *Store) register(t *txn, st Stay, arrivals []Arrival, guardians map[string]string) error {
+	byHolder := map[string]string{}
+	for i := range arrivals {
+		r := &arrivals[i].Registration
+		r.ID, r.StayID, r.RegisteredAt = newID("reg"), st.ID, st.CheckedInAt
+		r.RegisteredDue = r.RegisteredAt.Add(s.policy.RegistrationDeadline(r.Nationality))
+		r.ExpiresAt = st.ExpiresAt
+		if r.Home() {
+			byHolder[r.HolderID] = r.ID
+		}
+	}
+	for i, a := range arrivals {
+		r := a.Registration
+		if r.Minor && a.GuardianHolderID != "" {
+			g, inRequest := byHolder[a.GuardianHolderID]
+			if !inRequest {
+				g = guardians[a.GuardianHolderID]
+			}
+			if g == "" {
+				return ErrMinorUnaccompanied
+			}
+			r.GuardianRegistrationID = g
+			arrivals[i].Registration = r
+		}
+		acc, err := a.Scan.Writes()
+		if err != nil {
+			return err
+		}
+		if len(acc) == 0 {
+			return errors.New("lodging: a hotel scan without its single-use mark")
+		}
+		t.add(role{roleMark, i}, acc[0])
+		t.add(role{roleOther, i}, acc[1:]...)
+		reg, err := item(stayPK(st.ID), guestSK(r), r)
+		if err != nil {
+			return err
+		}
+		t.add(role{roleGuest, i}, put(s.table, reg, true))
+		if err := s.track(t, st, r, KindRegistered, r.RegisteredDue, i); err != nil {
+			return err
+		}
+		if r.Minor && a.GuardianHolderID != "" {
+			t.add(role{roleLink, i}, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+				TableName: aws.String(s.holders), Key: key("HOLDER#"+a.GuardianHolderID, "DEPENDANT#"+r.HolderID),
+				ConditionExpression: aws.String("attribute_exists(pk)"),
+			}})
+		}
+		t.events = append(t.events, registered(st, r))
+	}
+	return nil
+}
+
+// track adds the two trackers of a report awaiting its receipt: in the
+// hotel's pending partition and in the city's.
+func (s *Store) track(t *txn, st Stay, r Registration, kind string, due time.Time, guest int) error {
+	rep := Report{Hotel: st.Hotel, StayID: st.ID, Room: st.Room, RegistrationID: r.ID, Kind: kind, Due: due,
+		Name: r.Name, Nationality: r.Nationality, ExpiresAt: r.ExpiresAt}
+	for _, pk := range []string{pendingPK(st.Hotel), cityPending} {
+		it, err := item(pk, reportSK(rep), rep)
+		if err != nil {
+			return err
+		}
+		t.add(role{roleOther, guest}, put(s.table, it, false))
+	}
+	return nil
+}
+
+// expiry is when a stay's items expire: the retention after the end of
+// the expected check-out date, or after the check-out.
+func (s *Store) expiry(checkOutDate string, checkedOut *time.Time) int64 {
+	if checkedOut != nil {
+		return checkedOut.Add(s.policy.Retention).Unix()
+	}
+	d, _ := time.ParseInLocation(time.DateOnly, checkOutDate, s.policy.Location)
+	return d.AddDate(0, 0, 1).Add(s.policy.Retention).Unix()
+}
+
+// CheckIn opens st (Hotel, Room, CheckOutDate, CheckedInAt) with arrivals,
+// in one transaction. A code accepted before is *CodesRejected.
+func (s *Store) CheckIn(ctx context.Context, st Stay, arrivals []Arrival) (Stay, error) {
+	if len(arrivals) > s.policy.MaxGuests {
+		return Stay{}, ErrTooManyGuests
+	}
+	st.ID, st.Status, st.Guests = newID("sty"), StatusOpen, len(arrivals)
+	st.ExpiresAt = s.expiry(st.CheckOutDate, nil)
+	for _, a := range arrivals {
+		if !a.Registration.Minor {
+			st.Adults++
+		}
+	}
+	for _, a := range arrivals {
+		if a.Registration.Minor && a.GuardianHolderID == "" && st.Adults == 0 {
+			return Stay{}, ErrMinorUnaccompanied
+		}
+	}
+	var t txn
+	stay, err := item(stayPK(st.ID), skStay, st)
+	if err != nil {
+		return Stay{}, err
+	}
+	index, err := item(hotelPK(st.Hotel), hotelSK(st), map[string]any{"stay_id": st.ID, "expires_at": st.ExpiresAt})
+	if err != nil {
+		return Stay{}, err
+	}
+	t.add(role{roleStay, -1}, put(s.table, stay, true), put(s.table, index, true))
+	if err := s.register(&t, st, arrivals, nil); err != nil {
+		return Stay{}, err
+	}
+	if err := s.commit(ctx, &t); err != nil {
+		return Stay{}, err
+	}
+	for _, a := range arrivals {
+		st.Registrations = append(st.Registrations, a.Registration)
+	}
+	return st, nil
+}
+
+// commit writes t and maps its refusals: codes used before, a holder
+// already in the stay, a minor whose guardianship no longer holds.
+func (s *Store) commit(ctx context.Context, t *txn) error {
+	err := s.outbox.Transact(ctx, t.writes, t.events...)
+	if err == nil {
+		return nil
+	}
+	failed := t.failed(err)
+	rejected := &CodesRejected{Guests: map[int]string{}}
+	for _, r := range failed {
+		switch r.what {
+		case roleMark:
+			rejected.Guests[r.guest] = ReasonReplayed
+		case roleGuest:
+			return ErrGuestAlreadyRegistered
+		case roleLink:
+			return ErrMinorUnaccompanied
+		case roleStay:
+			return errStayCondition
+		}
+	}
+	if len(rejected.Guests) > 0 {
+		return rejected
+	}
+	if isConflict(err) {
+		return ErrStayBusy
+	}
+	return fmt.Errorf("lodging: transaction: %w", err)
+}
+
+// errStayCondition: the stay's own condition failed; the caller reads why.
+var errStayCondition = errors.New("lodging: stay condition failed")
+
+func isConflict(err error) bool {
+	var tce *types.TransactionCanceledException
+	if !errors.As(err, &tce) {
+		return false
+	}
+	return slices.ContainsFunc(tce.CancellationReasons, func(r types.CancellationReason) bool {
+		return aws.ToString(r.Code) == "TransactionConflict"
+	})
+}
+
+// AddGuests registers arrivals as companions in hotel's open stay.
+func (s *Store) AddGuests(ctx context.Context, hotel, stayID string, arrivals []Arrival) (Stay, error) {
+	st, err := s.Get(ctx, hotel, stayID)
+	if err != nil {
+		return Stay{}, err
+	}
+	switch {
+	case st.Status != StatusOpen:
+		return Stay{}, ErrStayClosed
+	case st.Guests+len(arrivals) > s.policy.MaxGuests:
+		return Stay{}, ErrTooManyGuests
+	}
+	guardians := map[string]string{}
+	for _, r := range st.Registrations {
+		if r.Home() {
+			guardians[r.HolderID] = r.ID
+		}
+	}
+	adults, needAdult := 0, false
+	for _, a := range arrivals {
+		if !a.Registration.Minor {
+			adults++
+		} else if a.GuardianHolderID == "" {
+			needAdult = true
+		}
+	}
+	cond := "hotel = :hotel AND #status = :open AND guests <= :room"
+	vals := map[string]types.AttributeValue{":hotel": str(hotel), ":open": str(StatusOpen),
+		":room": num(int64(s.policy.MaxGuests - len(arrivals))), ":n": num(int64(len(arrivals))), ":a": num(int64(adults))}
+	if needAdult && adults == 0 {
+		cond += " AND adults > :zero"
+		vals[":zero"] = num(0)
+	}
+	var t txn
+	t.add(role{roleStay, -1}, types.TransactWriteItem{Update: &types.Update{
+		TableName: aws.String(s.table), Key: key(stayPK(stayID), skStay),
+		UpdateExpression:          aws.String("ADD guests :n, adults :a"),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  map[string]string{"#status": "status"},
+		ExpressionAttributeValues: vals,
+	}})
+	st.CheckedInAt = s.now() // the companions' check-in
+	if err := s.register(&t, st, arrivals, guardians); err != nil {
+		return Stay{}, err
+	}
+	err = s.commit(ctx, &t)
+	if errors.Is(err, errStayCondition) {
+		// Read what changed since: closed, filled, or left without adults.
+		now, gerr := s.Get(ctx, hotel, stayID)
+		switch {
+		case gerr != nil:
+			return Stay{}, gerr
+		case now.Status != StatusOpen:
+			return Stay{}, ErrStayClosed
+		case now.Guests+len(arrivals) > s.policy.MaxGuests:
+			return Stay{}, ErrTooManyGuests
+		}
+		return Stay{}, ErrMinorUnaccompanied
+	}
+	if err != nil {
+		return Stay{}, err
+	}
+	return s.Get(ctx, hotel, stayID)
+}
+
+// CheckOut closes hotel's stay: every guest departs, with a report each.
+func (s *Store) CheckOut(ctx context.Context, hotel, stayID string) (Stay, error) {
+	st, err := s.Get(ctx, hotel, stayID)
+	if err != nil {
+		return Stay{}, err
+	}
+	if st.Status != StatusOpen {
+		return Stay{}, ErrStayClosed
+	}
+	now := s.now()
+	st.Status, st.CheckedOutAt = StatusCheckedOut, &now
+	st.ExpiresAt = s.expiry(st.CheckOutDate, &now)
+	var t txn
+	t.add(role{roleStay, -1}, types.TransactWriteItem{Update: &types.Update{
+		TableName: aws.String(s.table), Key: key(stayPK(st.ID), skStay),
+		UpdateExpression:          aws.String("SET #status = :closed, checked_out_at = :now, expires_at = :exp"),
+		ConditionExpression:       aws.String("hotel = :hotel AND #status = :open AND guests = :n"),
+		ExpressionAttributeNames:  map[string]string{"#status": "status"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":closed": str(StatusCheckedOut), ":now": str(now.Format(time.RFC3339Nano)), ":exp": num(st.ExpiresAt), ":hotel": str(hotel), ":open": str(StatusOpen), ":n": num(int64(st.Guests))},
+	}})
+	expiry := func(pk, sk string) types.TransactWriteItem {
+		return types.TransactWriteItem{Update: &types.Update{
+			TableName: aws.String(s.table), Key: key(pk, sk), UpdateExpression: aws.String("SET expires_at = :exp"),
+			ConditionExpression: aws.String("attribute_exists(pk)"), ExpressionAttributeValues: map[string]types.AttributeValue{":exp": num(st.ExpiresAt)},
+		}}
+	}
+	t.add(role{roleOther, -1}, expiry(hotelPK(hotel), hotelSK(st)))
+	for i := range st.Registrations {
+		r := &st.Registrations[i]
+		due := now.Add(s.policy.Departure)
+		r.DepartedAt, r.DepartedDue, r.ExpiresAt = &now, &due, st.ExpiresAt
+		t.add(role{roleOther, i}, types.TransactWriteItem{Update: &types.Update{
+			TableName: aws.String(s.table), Key: key(stayPK(st.ID), guestSK(*r)),
+			UpdateExpression:    aws.String("SET departed_at = :now, departed_due = :due, expires_at = :exp"),
+			ConditionExpression: aws.String("attribute_exists(pk)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":now": str(now.Format(time.RFC3339Nano)),
+				":due": str(due.Format(time.RFC3339Nano)), ":exp": num(st.ExpiresAt)},
+		}})
+		if err := s.track(&t, st, *r, KindDeparted, due, i); err != nil {
+			return Stay{}, err
+		}
+		t.events = append(t.events, departed(st, *r))
+	}
+	err = s.commit(ctx, &t)
+	if errors.Is(err, errStayCondition) {
+		if again, gerr := s.Get(ctx, hotel, stayID); gerr == nil && again.Status != StatusOpen {
+			return Stay{}, ErrStayClosed
+		}
+		return Stay{}, ErrStayBusy
+	}
+	if err != nil {
+		return Stay{}, err
+	}
+	return st, nil
+}
+
+// Get reads hotel's stay with its registrations; another hotel's stay is
+// ErrStayNotFound, like one that does not exist.
+func (s *Store) Get(ctx context.Context, hotel, stayID string) (Stay, error) {
+	if !validID("sty", stayID) {
+		return Stay{}, ErrStayNotFound
+	}
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: aws.String(s.table), KeyConditionExpression: aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(stayPK(stayID))}, ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return Stay{}, fmt.Errorf("lodging: read stay: %w", err)
+	}
+	var st Stay
+	var regs []Registration
+	for _, it := range out.Items {
+		sk, _ := it["sk"].(*types.AttributeValueMemberS)
+		switch {
+		case sk == nil:
+			return Stay{}, errors.New("lodging: item without sk")
+		case sk.Value == skStay:
+			err = attributevalue.UnmarshalMap(it, &st)
+		case strings.HasPrefix(sk.Value, skGuest):
+			var r Registration
+			err = attributevalue.UnmarshalMap(it, &r)
+			regs = append(regs, r)
+		}
+		if err != nil {
+			return Stay{}, fmt.Errorf("lodging: unmarshal %s: %w", sk.Value, err)
+		}
+	}
+	if st.ID == "" || st.Hotel != hotel {
+		return Stay{}, ErrStayNotFound
+	}
+	slices.SortFunc(regs, func(a, b Registration) int {
+		return cmp.Or(a.RegisteredAt.Compare(b.RegisteredAt), strings.Compare(a.ID, b.ID))
+	})
+	st.Registrations = regs
+	return st, nil
+}
+
+// List pages through hotel's stays, newest check-in first.
+func (s *Store) List(ctx context.Context, hotel string, limit int, cursor string) (Page[Stay], error) {
+	in := &dynamodb.QueryInput{
+		TableName: aws.String(s.table), KeyConditionExpression: aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(hotelPK(hotel))},
+		ScanIndexForward:          aws.Bool(false), Limit: aws.Int32(int32(limit)),
+	}
+	if cursor != "" {
+		sk, err := decodeCursor(cursor, func(sk string) bool { return strings.HasPrefix(sk, "STAY#") })
+		if err != nil {
+			return Page[Stay]{}, err
+		}
+		in.ExclusiveStartKey = key(hotelPK(hotel), sk)
+	}
+	out, err := s.db.Query(ctx, in)
+	if err != nil {
+		return Page[Stay]{}, fmt.Errorf("lodging: list stays: %w", err)
+	}
+	var ids []string
+	keys := make([]map[string]types.AttributeValue, 0, len(out.Items))
+	for _, it := range out.Items {
+		id, _ := it["stay_id"].(*types.AttributeValueMemberS)
+		if id == nil {
+			return Page[Stay]{}, errors.New("lodging: stay index without stay_id")
+		}
+		ids = append(ids, id.Value)
+		keys = append(keys, key(stayPK(id.Value), skStay))
+	}
+	items, err := awsclient.BatchGetAll(ctx, s.db, s.table, keys)
+	if err != nil {
+		return Page[Stay]{}, fmt.Errorf("lodging: read stays: %w", err)
+	}
+	byID := map[string]Stay{}
+	for _, it := range items {
+		var st Stay
+		if err := attributevalue.UnmarshalMap(it, &st); err != nil {
+			return Page[Stay]{}, fmt.Errorf("lodging: unmarshal stay: %w", err)
+		}
+		byID[st.ID] = st
+	}
+	page := Page[Stay]{Items: make([]Stay, 0, len(ids)), NextCursor: encodeCursor(out.LastEvaluatedKey)}
+	for _, id := range ids {
+		if st, ok := byID[id]; ok && st.Hotel == hotel {
+			page.Items = append(page.Items, st)
+		}
+	}
+	return page, nil
+}
+
+func encodeCursor(last map[string]types.AttributeValue) string {
+	if sk, ok := last["sk"].(*types.AttributeValueMemberS); ok {
+		return base64.RawURLEncoding.EncodeToString([]byte(sk.Value))
+	}
+	return ""
+}
+
+// decodeCursor answers the sort key a cursor carries, if ok accepts it:
+// a cursor never reaches another partition, only another place in it.
+func decodeCursor(cursor string, ok func(string) bool) (string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || !ok(string(raw)) {
+		return "", errCorruptCursor
+	}
+	return string(raw), nil
+}
+
+// receiptKey names r's receipt from the police.
+func (s *Store) receiptKey(registrationID, kind string) webhooks.ReceiptKey {
+	return webhooks.ReceiptKey{Subject: registrationID, Type: reportType(kind), Org: s.policy.ReportTo}
+}
+
+// ReportStates answers, per registration id, the state of its reports:
+// delivered once the police's receipt exists, else overdue past the
+// deadline, else pending.
+func (s *Store) ReportStates(ctx context.Context, regs []Registration) (map[string][]ReportState, error) {
+	type want struct {
+		reg, kind string
+		due       time.Time
+	}
+	var wants []want
+	var keys []webhooks.ReceiptKey
+	for _, r := range regs {
+		wants = append(wants, want{r.ID, KindRegistered, r.RegisteredDue})
+		if r.DepartedDue != nil {
+			wants = append(wants, want{r.ID, KindDeparted, *r.DepartedDue})
+		}
+	}
+	for _, w := range wants {
+		keys = append(keys, s.receiptKey(w.reg, w.kind))
+	}
+	got, err := s.receipts.Received(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	out := map[string][]ReportState{}
+	for _, w := range wants {
+		st := ReportState{Kind: w.kind, Status: ReportPending, Due: w.due}
+		if rc, ok := got[s.receiptKey(w.reg, w.kind)]; ok {
+			st.Status, st.DeliveredAt = ReportDelivered, &rc.DeliveredAt
+		} else if now.After(w.due) {
+			st.Status = ReportOverdue
+		}
+		out[w.reg] = append(out[w.reg], st)
+	}
+	return out, nil
+}
+
+// Overdue pages through hotel's reports past their deadline without a
+// receipt, oldest deadline first. Trackers whose receipt has come are
+// deleted on the way (so a page may hold fewer than limit).
+func (s *Store) Overdue(ctx context.Context, hotel string, limit int, cursor string) (Page[Report], error) {
+	var start map[string]types.AttributeValue
+	if cursor != "" {
+		sk, err := decodeCursor(cursor, validReportSK)
+		if err != nil {
+			return Page[Report]{}, err
+		}
+		start = key(pendingPK(hotel), sk)
+	}
+	reports, last, err := s.pastDue(ctx, pendingPK(hotel), limit, start)
+	if err != nil {
+		return Page[Report]{}, err
+	}
+	overdue, err := s.settle(ctx, reports)
+	if err != nil {
+		return Page[Report]{}, err
+	}
+	return Page[Report]{Items: overdue, NextCursor: encodeCursor(last)}, nil
+}
+
+func validReportSK(sk string) bool {
+	_, err := time.Parse(timeKey, strings.SplitN(sk, "#", 2)[0])
+	return err == nil && strings.Count(sk, "#") == 2
+}
+
+// pastDue reads up to limit trackers of partition pk whose deadline has
+// passed, from start.
+func (s *Store) pastDue(ctx context.Context, pk string, limit int, start map[string]types.AttributeValue) ([]Report, map[string]types.AttributeValue, error) {
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: aws.String(s.table), KeyConditionExpression: aws.String("pk = :pk AND sk < :now"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk), ":now": str(s.now().Format(timeKey))},
+		Limit:                     aws.Int32(int32(limit)), ExclusiveStartKey: start, ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("lodging: read pending reports: %w", err)
+	}
+	var reports []Report
+	if err := attributevalue.UnmarshalListOfMaps(out.Items, &reports); err != nil {
+		return nil, nil, fmt.Errorf("lodging: unmarshal reports: %w", err)
+	}
+	return reports, out.LastEvaluatedKey, nil
+}
+
+// settle looks up the receipts of reports, deletes the trackers of those
+// received, and answers the rest: overdue.
+func (s *Store) settle(ctx context.Context, reports []Report) ([]Report, error) {
+	keys := make([]webhooks.ReceiptKey, 0, len(reports))
+	for _, r := range reports {
+		keys = append(keys, s.receiptKey(r.RegistrationID, r.Kind))
+	}
+	got, err := s.receipts.Received(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	overdue := []Report{}
+	for _, r := range reports {
+		if _, ok := got[s.receiptKey(r.RegistrationID, r.Kind)]; !ok {
+			overdue = append(overdue, r)
+			continue
+		}
+		for _, pk := range []string{pendingPK(r.Hotel), cityPending} {
+			if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: key(pk, reportSK(r))}); err != nil {
+				return nil, fmt.Errorf("lodging: delete tracker: %w", err)
+			}
+		}
+	}
+	return overdue, nil
+}
+
+// CityOverdue answers every report of the city past its deadline without
+// a receipt, settling the received ones on the way.
+func (s *Store) CityOverdue(ctx context.Context) ([]Report, error) {
+	var all []Report
+	var start map[string]types.AttributeValue
+	for {
+		reports, last, err := s.pastDue(ctx, cityPending, 100, start)
+		if err != nil {
+			return nil, err
+		}
+		overdue, err := s.settle(ctx, reports)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, overdue...)
+		if last == nil {
+			return all, nil
+		}
+		start = last
+	}
+}

@@ -1,0 +1,330 @@
+package transit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/citycode/citycode/shared/awsclient"
+	"github.com/citycode/citycode/shared/holders"
+	"github.com/citycode/citycode/shared/outbox"
+)
+
+// Store keeps riders' transit state, trips and tap records in TransitTable
+// (infra/transit.md), and charges accounts in the holders table in the
+// same transactions.
+type Store struct {
+	db             *dynamodb.Client
+	table, holders string
+	uses           string
+	outbox         *outbox.Outbox
+	now            func() time.Time
+}
+
+// NewStore returns a Store on the transit, holders and code-uses tables,
+// writing events through ob.
+func NewStore(db *dynamodb.Client, table, holdersTable, usesTable string, ob *outbox.Outbox) *Store {
+	return &Store{db: db, table: table, holders: holdersTable, uses: usesTable, outbox: ob,
+		now: func() time.Time { return time.Now().UTC() }}
+}
+
+const (
+	skState = "STATE"
+	skTrip  = "TRIP#"
+	skTap   = "TAP"
+)
+
+func riderPK(holderID string) string { return "RIDER#" + holderID }
+func tapPK(org, tapID string) string { return "TAP#" + org + "#" + tapID }
+
+func key(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"pk": str(pk), "sk": str(sk)}
+}
+
+func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+// item marshals v with its keys.
+func item(pk, sk string, v any) (map[string]types.AttributeValue, error) {
+	m, err := attributevalue.MarshalMap(v)
+	if err != nil {
+		return nil, fmt.Errorf("marshal %s: %w", sk, err)
+	}
+	m["pk"], m["sk"] = str(pk), str(sk)
+	return m, nil
+}
+
+// riderState is everything about a rider that the next tap depends on, in
+// one item, written on condition of its version.
+type riderState struct {
+	Version  int64     `dynamodbav:"version"`
+	Open     *openTrip `dynamodbav:"open,omitempty"`
+	Previous *previous `dynamodbav:"previous,omitempty"`
+	// Month ("2006-01", the fare rules' zone) and the metro fares charged
+	// in it, for the monthly discount.
+	Month         string `dynamodbav:"month"`
+	MonthMetroFen int64  `dynamodbav:"month_metro_fen"`
+}
+
+// openTrip is a metro trip tapped in and not yet out.
+type openTrip struct {
+	TripID   string    `dynamodbav:"trip_id"`
+	TapID    string    `dynamodbav:"tap_id"`
+	GateID   string    `dynamodbav:"gate_id"`
+	StopID   string    `dynamodbav:"stop_id"`
+	Operator string    `dynamodbav:"operator"`
+	At       time.Time `dynamodbav:"at"`
+}
+
+// previous is fares.Priced as stored.
+type previous struct {
+	Mode               string    `dynamodbav:"mode"`
+	NetworkID          string    `dynamodbav:"network_id"`
+	TapIn              time.Time `dynamodbav:"tap_in"`
+	TransferDiscounted bool      `dynamodbav:"transfer_discounted"`
+	ChainStart         time.Time `dynamodbav:"chain_start"`
+	ChainTransfers     int       `dynamodbav:"chain_transfers"`
+}
+
+// tapRecord is a processed tap: its fingerprint and its answer.
+type tapRecord struct {
+	Fingerprint string `dynamodbav:"fingerprint"`
+	Result      string `dynamodbav:"result"`
+	ExpiresAt   int64  `dynamodbav:"expires_at"`
+}
+
+// fingerprint identifies what a tap said, so that a tap id reused for
+// another tap is told apart from a retry.
+func fingerprint(t Tap) string {
+	at, _ := time.Parse(time.RFC3339, t.At) // validated
+	sum := sha256.Sum256([]byte(strings.Join([]string{t.GateID, t.StopID, t.Direction, at.UTC().Format(time.RFC3339Nano), t.Code}, "\n")))
+	return hex.EncodeToString(sum[:])
+}
+
+// duplicate is the answer to a tap whose id was processed before: the
+// original outcome, or tap_id_reused when the tap is another one.
+func (r *tapRecord) duplicate(tapID, fp string) (Result, error) {
+	if r.Fingerprint != fp {
+		return refused(tapID, CodeTapIDReused, "this tap_id was used before for a different tap"), nil
+	}
+	var res Result
+	if err := json.Unmarshal([]byte(r.Result), &res); err != nil {
+		return Result{}, fmt.Errorf("tap record %s: %w", tapID, err)
+	}
+	res.Status = StatusDuplicate
+	return res, nil
+}
+
+// snapshot is what deciding a tap reads, at one point in time.
+type snapshot struct {
+	state       riderState
+	stateExists bool
+	account     holders.Account
+	tap         *tapRecord
+}
+
+// read takes the rider's state, account and the tap's record in one
+// consistent TransactGetItems.
+func (s *Store) read(ctx context.Context, holderID, org, tapID string) (snapshot, error) {
+	out, err := s.db.TransactGetItems(ctx, &dynamodb.TransactGetItemsInput{TransactItems: []types.TransactGetItem{
+		{Get: &types.Get{TableName: aws.String(s.table), Key: key(riderPK(holderID), skState)}},
+		{Get: &types.Get{TableName: aws.String(s.holders), Key: holders.AccountKey(holderID)}},
+		{Get: &types.Get{TableName: aws.String(s.table), Key: key(tapPK(org, tapID), skTap)}},
+	}})
+	if err != nil {
+		return snapshot{}, err
+	}
+	var snap snapshot
+	if it := out.Responses[0].Item; it != nil {
+		if err := attributevalue.UnmarshalMap(it, &snap.state); err != nil {
+			return snapshot{}, fmt.Errorf("unmarshal rider state: %w", err)
+		}
+		snap.stateExists = true
+	}
+	it := out.Responses[1].Item
+	if it == nil {
+		return snapshot{}, fmt.Errorf("holder %s has no account", holderID)
+	}
+	if snap.account, err = holders.AccountFromItem(it); err != nil {
+		return snapshot{}, err
+	}
+	if it := out.Responses[2].Item; it != nil {
+		snap.tap = &tapRecord{}
+		if err := attributevalue.UnmarshalMap(it, snap.tap); err != nil {
+			return snapshot{}, fmt.Errorf("unmarshal tap: %w", err)
+		}
+	}
+	return snap, nil
+}
+
+// taps reads the records of org's tap ids that exist, by id.
+func (s *Store) taps(ctx context.Context, org string, ids []string) (map[string]*tapRecord, error) {
+	keys := make([]map[string]types.AttributeValue, 0, len(ids))
+	for _, id := range slices.Compact(slices.Sorted(slices.Values(ids))) {
+		keys = append(keys, key(tapPK(org, id), skTap))
+	}
+	found := map[string]*tapRecord{}
+	if len(keys) == 0 {
+		return found, nil
+	}
+	items, err := awsclient.BatchGetAll(ctx, s.db, s.table, keys)
+	if err != nil {
+		return nil, err
+	}
+	for _, it := range items {
+		var r tapRecord
+		if err := attributevalue.UnmarshalMap(it, &r); err != nil {
+			return nil, fmt.Errorf("unmarshal tap: %w", err)
+		}
+		pk, _ := it["pk"].(*types.AttributeValueMemberS)
+		found[strings.TrimPrefix(pk.Value, tapPK(org, ""))] = &r
+	}
+	return found, nil
+}
+
+// change is what one tap does, decided on a snapshot.
+type change struct {
+	holderID string
+	org      string
+	tap      Tap
+	fp       string
+	result   Result
+	// mark is the code's acceptance: the use mark first.
+	mark    []types.TransactWriteItem
+	state   riderState
+	trips   []Trip
+	charges []holders.Charge
+	// chargeWrites debit the charges (holders.ChargeWrites), which leave
+	// the account as account says.
+	chargeWrites []types.TransactWriteItem
+	account      holders.Account
+}
+
+// Outcomes of a commit that the caller acts on.
+var (
+	errDuplicateRace = errors.New("transit: the tap was processed concurrently")
+	errReplayed      = errors.New("transit: the code was used before")
+	errContention    = errors.New("transit: the rider's state or account changed")
+)
+
+// commit writes c in one transaction: the code's mark, the tap record, the
+// rider's state (on condition of the version read), the trips, the charges
+// and the events.
+func (s *Store) commit(ctx context.Context, snap snapshot, c *change) error {
+	now := s.now()
+	writes := append([]types.TransactWriteItem{}, c.mark...)
+	tapIdx := len(writes)
+
+	body, err := json.Marshal(c.result)
+	if err != nil {
+		return err
+	}
+	rec, err := item(tapPK(c.org, c.tap.TapID), skTap, tapRecord{Fingerprint: c.fp, Result: string(body), ExpiresAt: now.Add(tapRetention).Unix()})
+	if err != nil {
+		return err
+	}
+	writes = append(writes, types.TransactWriteItem{Put: &types.Put{
+		TableName: aws.String(s.table), Item: rec, ConditionExpression: aws.String("attribute_not_exists(pk)")}})
+
+	c.state.Version = snap.state.Version + 1
+	st, err := item(riderPK(c.holderID), skState, c.state)
+	if err != nil {
+		return err
+	}
+	put := &types.Put{TableName: aws.String(s.table), Item: st, ConditionExpression: aws.String("attribute_not_exists(pk)")}
+	if snap.stateExists {
+		put.ConditionExpression = aws.String("version = :v")
+		put.ExpressionAttributeValues = map[string]types.AttributeValue{":v": num(snap.state.Version)}
+	}
+	writes = append(writes, types.TransactWriteItem{Put: put})
+
+	for _, t := range c.trips {
+		it, err := item(riderPK(c.holderID), tripSK(t), t)
+		if err != nil {
+			return err
+		}
+		writes = append(writes, types.TransactWriteItem{Put: &types.Put{
+			TableName: aws.String(s.table), Item: it, ConditionExpression: aws.String("attribute_not_exists(pk)")}})
+	}
+	writes = append(writes, c.chargeWrites...)
+	err = s.outbox.Transact(ctx, writes, events(c.trips)...)
+	var tce *types.TransactionCanceledException
+	if err == nil || !errors.As(err, &tce) {
+		return err
+	}
+	failed := func(i int) bool {
+		return i < len(tce.CancellationReasons) && aws.ToString(tce.CancellationReasons[i].Code) == "ConditionalCheckFailed"
+	}
+	switch {
+	case failed(tapIdx):
+		return errDuplicateRace
+	case tapIdx > 0 && failed(0):
+		return errReplayed
+	}
+	return errContention // a version, or a transaction holding an item
+}
+
+// skTime is the fixed-width UTC time of sort keys, so that they sort as
+// times.
+const skTime = "2006-01-02T15:04:05.000000000Z"
+
+func tripSK(t Trip) string {
+	return skTrip + t.Entry.At.UTC().Format(skTime) + "#" + t.TripID
+}
+
+// Page is one page of trips, newest first.
+type Page struct {
+	Items      []Trip
+	NextCursor string
+}
+
+// Trips pages through holderID's trips that tapped in from from (inclusive)
+// to to (exclusive), newest first.
+func (s *Store) Trips(ctx context.Context, holderID string, from, to time.Time, limit int, cursor string) (Page, error) {
+	// A trip's key is its tap-in time and "#<id>": from's bare time sorts
+	// before the trips of that instant, and so does to's.
+	lo, hi := skTrip+from.UTC().Format(skTime), skTrip+to.UTC().Format(skTime)
+	in := &dynamodb.QueryInput{
+		TableName:              aws.String(s.table),
+		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :from AND :to"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(riderPK(holderID)), ":from": str(lo), ":to": str(hi),
+		},
+		ScanIndexForward: aws.Bool(false),
+		Limit:            aws.Int32(int32(limit)),
+	}
+	if cursor != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err != nil || string(raw) < lo || string(raw) > hi {
+			return Page{}, errBadCursor
+		}
+		in.ExclusiveStartKey = key(riderPK(holderID), string(raw))
+	}
+	out, err := s.db.Query(ctx, in)
+	if err != nil {
+		return Page{}, fmt.Errorf("query trips: %w", err)
+	}
+	page := Page{Items: make([]Trip, 0, len(out.Items))}
+	if err := attributevalue.UnmarshalListOfMaps(out.Items, &page.Items); err != nil {
+		return Page{}, fmt.Errorf("unmarshal trips: %w", err)
+	}
+	if sk, ok := out.LastEvaluatedKey["sk"].(*types.AttributeValueMemberS); ok {
+		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(sk.Value))
+	}
+	return page, nil
+}
