@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/citycode/citycode/shared/ddb"
 	"github.com/citycode/citycode/shared/scan"
 )
 
@@ -22,7 +23,7 @@ var (
 	ErrMinorUnaccompanied     = errors.New("lodging: minor without guardian")
 	ErrTooManyGuests          = errors.New("lodging: too many guests")
 	ErrStayBusy               = errors.New("lodging: stay changed concurrently")
-	errCorruptCursor          = errors.New("lodging: bad cursor")
+	errCorruptCursor          = ddb.ErrCorruptCursor // a cursor List or Overdue did not give out
 )
 
 // Stay statuses and report kinds.

@@ -3,11 +3,9 @@ package lodging
 import (
 	"cmp"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/citycode/citycode/shared/awsclient"
+	"github.com/citycode/citycode/shared/ddb"
 	"github.com/citycode/citycode/shared/outbox"
 	"github.com/citycode/citycode/shared/webhooks"
 )
@@ -69,32 +68,6 @@ func guestSK(r Registration) string {
 	return skGuest + "R#" + r.ID
 }
 
-func key(pk, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"pk": str(pk), "sk": str(sk)}
-}
-
-func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
-func num(n int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
-}
-
-func item(pk, sk string, v any) (map[string]types.AttributeValue, error) {
-	m, err := attributevalue.MarshalMap(v)
-	if err != nil {
-		return nil, fmt.Errorf("lodging: marshal %s: %w", sk, err)
-	}
-	m["pk"], m["sk"] = str(pk), str(sk)
-	return m, nil
-}
-
-func put(table string, it map[string]types.AttributeValue, onlyNew bool) types.TransactWriteItem {
-	p := &types.Put{TableName: aws.String(table), Item: it}
-	if onlyNew {
-		p.ConditionExpression = aws.String("attribute_not_exists(pk)")
-	}
-	return types.TransactWriteItem{Put: p}
-}
-
 // Roles of a transaction's items, to map a cancellation's reasons.
 const (
 	roleStay  = "stay"
@@ -127,14 +100,11 @@ func (t *txn) add(r role, w ...types.TransactWriteItem) {
 // failed answers the roles of the items whose condition failed; nil when
 // err is not a cancellation.
 func (t *txn) failed(err error) []role {
-	var tce *types.TransactionCanceledException
-	if !errors.As(err, &tce) {
-		return nil
-	}
+	failed := ddb.Cancelled(err)
 	var out []role
-	for i, r := range tce.CancellationReasons {
-		if i < len(t.roles) && aws.ToString(r.Code) == "ConditionalCheckFailed" {
-			out = append(out, t.roles[i])
+	for i, r := range t.roles {
+		if failed[i] {
+			out = append(out, r)
 		}
 	}
 	return out
@@ -191,17 +161,17 @@ func (s *Store) register(t *txn, st Stay, arrivals []Arrival, guardians map[stri
 		}
 		t.add(role{roleMark, i}, acc[0])
 		t.add(role{roleOther, i}, acc[1:]...)
-		reg, err := item(stayPK(st.ID), guestSK(r), r)
+		reg, err := ddb.Item(stayPK(st.ID), guestSK(r), r)
 		if err != nil {
 			return err
 		}
-		t.add(role{roleGuest, i}, put(s.table, reg, true))
+		t.add(role{roleGuest, i}, ddb.PutNew(s.table, reg))
 		if err := s.track(t, st, r, KindRegistered, r.RegisteredDue, i); err != nil {
 			return err
 		}
 		if r.Minor && a.GuardianHolderID != "" {
 			t.add(role{roleLink, i}, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-				TableName: aws.String(s.holders), Key: key("HOLDER#"+a.GuardianHolderID, "DEPENDANT#"+r.HolderID),
+				TableName: aws.String(s.holders), Key: ddb.Key("HOLDER#"+a.GuardianHolderID, "DEPENDANT#"+r.HolderID),
 				ConditionExpression: aws.String("attribute_exists(pk)"),
 			}})
 		}
@@ -216,11 +186,11 @@ func (s *Store) track(t *txn, st Stay, r Registration, kind string, due time.Tim
 	rep := Report{Hotel: st.Hotel, StayID: st.ID, Room: st.Room, RegistrationID: r.ID, Kind: kind, Due: due,
 		Name: r.Name, Nationality: r.Nationality, ExpiresAt: r.ExpiresAt}
 	for _, pk := range []string{pendingPK(st.Hotel), cityPending} {
-		it, err := item(pk, reportSK(rep), rep)
+		it, err := ddb.Item(pk, reportSK(rep), rep)
 		if err != nil {
 			return err
 		}
-		t.add(role{roleOther, guest}, put(s.table, it, false))
+		t.add(role{roleOther, guest}, ddb.Put(s.table, it))
 	}
 	return nil
 }
@@ -254,15 +224,15 @@ func (s *Store) CheckIn(ctx context.Context, st Stay, arrivals []Arrival) (Stay,
 		}
 	}
 	var t txn
-	stay, err := item(stayPK(st.ID), skStay, st)
+	stay, err := ddb.Item(stayPK(st.ID), skStay, st)
 	if err != nil {
 		return Stay{}, err
 	}
-	index, err := item(hotelPK(st.Hotel), hotelSK(st), map[string]any{"stay_id": st.ID, "expires_at": st.ExpiresAt})
+	index, err := ddb.Item(hotelPK(st.Hotel), hotelSK(st), map[string]any{"stay_id": st.ID, "expires_at": st.ExpiresAt})
 	if err != nil {
 		return Stay{}, err
 	}
-	t.add(role{roleStay, -1}, put(s.table, stay, true), put(s.table, index, true))
+	t.add(role{roleStay, -1}, ddb.PutNew(s.table, stay), ddb.PutNew(s.table, index))
 	if err := s.register(&t, st, arrivals, nil); err != nil {
 		return Stay{}, err
 	}
@@ -299,7 +269,7 @@ func (s *Store) commit(ctx context.Context, t *txn) error {
 	if len(rejected.Guests) > 0 {
 		return rejected
 	}
-	if isConflict(err) {
+	if ddb.IsConflict(err) {
 		return ErrStayBusy
 	}
 	return fmt.Errorf("lodging: transaction: %w", err)
@@ -307,16 +277,6 @@ func (s *Store) commit(ctx context.Context, t *txn) error {
 
 // errStayCondition: the stay's own condition failed; the caller reads why.
 var errStayCondition = errors.New("lodging: stay condition failed")
-
-func isConflict(err error) bool {
-	var tce *types.TransactionCanceledException
-	if !errors.As(err, &tce) {
-		return false
-	}
-	return slices.ContainsFunc(tce.CancellationReasons, func(r types.CancellationReason) bool {
-		return aws.ToString(r.Code) == "TransactionConflict"
-	})
-}
 
 // AddGuests registers arrivals as companions in hotel's open stay.
 func (s *Store) AddGuests(ctx context.Context, hotel, stayID string, arrivals []Arrival) (Stay, error) {
@@ -345,15 +305,15 @@ func (s *Store) AddGuests(ctx context.Context, hotel, stayID string, arrivals []
 		}
 	}
 	cond := "hotel = :hotel AND #status = :open AND guests <= :room"
-	vals := map[string]types.AttributeValue{":hotel": str(hotel), ":open": str(StatusOpen),
-		":room": num(int64(s.policy.MaxGuests - len(arrivals))), ":n": num(int64(len(arrivals))), ":a": num(int64(adults))}
+	vals := map[string]types.AttributeValue{":hotel": ddb.S(hotel), ":open": ddb.S(StatusOpen),
+		":room": ddb.N(int64(s.policy.MaxGuests - len(arrivals))), ":n": ddb.N(int64(len(arrivals))), ":a": ddb.N(int64(adults))}
 	if needAdult && adults == 0 {
 		cond += " AND adults > :zero"
-		vals[":zero"] = num(0)
+		vals[":zero"] = ddb.N(0)
 	}
 	var t txn
 	t.add(role{roleStay, -1}, types.TransactWriteItem{Update: &types.Update{
-		TableName: aws.String(s.table), Key: key(stayPK(stayID), skStay),
+		TableName: aws.String(s.table), Key: ddb.Key(stayPK(stayID), skStay),
 		UpdateExpression:          aws.String("ADD guests :n, adults :a"),
 		ConditionExpression:       aws.String(cond),
 		ExpressionAttributeNames:  map[string]string{"#status": "status"},
@@ -397,16 +357,16 @@ func (s *Store) CheckOut(ctx context.Context, hotel, stayID string) (Stay, error
 	st.ExpiresAt = s.expiry(st.CheckOutDate, &now)
 	var t txn
 	t.add(role{roleStay, -1}, types.TransactWriteItem{Update: &types.Update{
-		TableName: aws.String(s.table), Key: key(stayPK(st.ID), skStay),
+		TableName: aws.String(s.table), Key: ddb.Key(stayPK(st.ID), skStay),
 		UpdateExpression:          aws.String("SET #status = :closed, checked_out_at = :now, expires_at = :exp"),
 		ConditionExpression:       aws.String("hotel = :hotel AND #status = :open AND guests = :n"),
 		ExpressionAttributeNames:  map[string]string{"#status": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":closed": str(StatusCheckedOut), ":now": str(now.Format(time.RFC3339Nano)), ":exp": num(st.ExpiresAt), ":hotel": str(hotel), ":open": str(StatusOpen), ":n": num(int64(st.Guests))},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":closed": ddb.S(StatusCheckedOut), ":now": ddb.S(now.Format(time.RFC3339Nano)), ":exp": ddb.N(st.ExpiresAt), ":hotel": ddb.S(hotel), ":open": ddb.S(StatusOpen), ":n": ddb.N(int64(st.Guests))},
 	}})
 	expiry := func(pk, sk string) types.TransactWriteItem {
 		return types.TransactWriteItem{Update: &types.Update{
-			TableName: aws.String(s.table), Key: key(pk, sk), UpdateExpression: aws.String("SET expires_at = :exp"),
-			ConditionExpression: aws.String("attribute_exists(pk)"), ExpressionAttributeValues: map[string]types.AttributeValue{":exp": num(st.ExpiresAt)},
+			TableName: aws.String(s.table), Key: ddb.Key(pk, sk), UpdateExpression: aws.String("SET expires_at = :exp"),
+			ConditionExpression: aws.String("attribute_exists(pk)"), ExpressionAttributeValues: map[string]types.AttributeValue{":exp": ddb.N(st.ExpiresAt)},
 		}}
 	}
 	t.add(role{roleOther, -1}, expiry(hotelPK(hotel), hotelSK(st)))
@@ -415,11 +375,11 @@ func (s *Store) CheckOut(ctx context.Context, hotel, stayID string) (Stay, error
 		due := now.Add(s.policy.Departure)
 		r.DepartedAt, r.DepartedDue, r.ExpiresAt = &now, &due, st.ExpiresAt
 		t.add(role{roleOther, i}, types.TransactWriteItem{Update: &types.Update{
-			TableName: aws.String(s.table), Key: key(stayPK(st.ID), guestSK(*r)),
+			TableName: aws.String(s.table), Key: ddb.Key(stayPK(st.ID), guestSK(*r)),
 			UpdateExpression:    aws.String("SET departed_at = :now, departed_due = :due, expires_at = :exp"),
 			ConditionExpression: aws.String("attribute_exists(pk)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":now": str(now.Format(time.RFC3339Nano)),
-				":due": str(due.Format(time.RFC3339Nano)), ":exp": num(st.ExpiresAt)},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":now": ddb.S(now.Format(time.RFC3339Nano)),
+				":due": ddb.S(due.Format(time.RFC3339Nano)), ":exp": ddb.N(st.ExpiresAt)},
 		}})
 		if err := s.track(&t, st, *r, KindDeparted, due, i); err != nil {
 			return Stay{}, err
@@ -447,7 +407,7 @@ func (s *Store) Get(ctx context.Context, hotel, stayID string) (Stay, error) {
 	}
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName: aws.String(s.table), KeyConditionExpression: aws.String("pk = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(stayPK(stayID))}, ConsistentRead: aws.Bool(true),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": ddb.S(stayPK(stayID))}, ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		return Stay{}, fmt.Errorf("lodging: read stay: %w", err)
@@ -482,31 +442,18 @@ func (s *Store) Get(ctx context.Context, hotel, stayID string) (Stay, error) {
 
 // List pages through hotel's stays, newest check-in first.
 func (s *Store) List(ctx context.Context, hotel string, limit int, cursor string) (Page[Stay], error) {
-	in := &dynamodb.QueryInput{
-		TableName: aws.String(s.table), KeyConditionExpression: aws.String("pk = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(hotelPK(hotel))},
-		ScanIndexForward:          aws.Bool(false), Limit: aws.Int32(int32(limit)),
-	}
-	if cursor != "" {
-		sk, err := decodeCursor(cursor, func(sk string) bool { return strings.HasPrefix(sk, "STAY#") })
-		if err != nil {
-			return Page[Stay]{}, err
-		}
-		in.ExclusiveStartKey = key(hotelPK(hotel), sk)
-	}
-	out, err := s.db.Query(ctx, in)
+	index, err := ddb.QueryPage[stayIndex](ctx, s.db, ddb.PageQuery{Table: s.table, PK: hotelPK(hotel), Prefix: "STAY#"}, limit, cursor)
 	if err != nil {
 		return Page[Stay]{}, fmt.Errorf("lodging: list stays: %w", err)
 	}
 	var ids []string
-	keys := make([]map[string]types.AttributeValue, 0, len(out.Items))
-	for _, it := range out.Items {
-		id, _ := it["stay_id"].(*types.AttributeValueMemberS)
-		if id == nil {
+	keys := make([]map[string]types.AttributeValue, 0, len(index.Items))
+	for _, ix := range index.Items {
+		if ix.StayID == "" {
 			return Page[Stay]{}, errors.New("lodging: stay index without stay_id")
 		}
-		ids = append(ids, id.Value)
-		keys = append(keys, key(stayPK(id.Value), skStay))
+		ids = append(ids, ix.StayID)
+		keys = append(keys, ddb.Key(stayPK(ix.StayID), skStay))
 	}
 	items, err := awsclient.BatchGetAll(ctx, s.db, s.table, keys)
 	if err != nil {
@@ -520,7 +467,7 @@ func (s *Store) List(ctx context.Context, hotel string, limit int, cursor string
 		}
 		byID[st.ID] = st
 	}
-	page := Page[Stay]{Items: make([]Stay, 0, len(ids)), NextCursor: encodeCursor(out.LastEvaluatedKey)}
+	page := Page[Stay]{Items: make([]Stay, 0, len(ids)), NextCursor: index.NextCursor}
 	for _, id := range ids {
 		if st, ok := byID[id]; ok && st.Hotel == hotel {
 			page.Items = append(page.Items, st)
@@ -529,21 +476,9 @@ func (s *Store) List(ctx context.Context, hotel string, limit int, cursor string
 	return page, nil
 }
 
-func encodeCursor(last map[string]types.AttributeValue) string {
-	if sk, ok := last["sk"].(*types.AttributeValueMemberS); ok {
-		return base64.RawURLEncoding.EncodeToString([]byte(sk.Value))
-	}
-	return ""
-}
-
-// decodeCursor answers the sort key a cursor carries, if ok accepts it:
-// a cursor never reaches another partition, only another place in it.
-func decodeCursor(cursor string, ok func(string) bool) (string, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || !ok(string(raw)) {
-		return "", errCorruptCursor
-	}
-	return string(raw), nil
+// stayIndex is a hotel's item that lists one of its stays.
+type stayIndex struct {
+	StayID string `dynamodbav:"stay_id"`
 }
 
 // receiptKey names r's receipt from the police.
@@ -592,13 +527,9 @@ func (s *Store) ReportStates(ctx context.Context, regs []Registration) (map[stri
 // receipt, oldest deadline first. Trackers whose receipt has come are
 // deleted on the way (so a page may hold fewer than limit).
 func (s *Store) Overdue(ctx context.Context, hotel string, limit int, cursor string) (Page[Report], error) {
-	var start map[string]types.AttributeValue
-	if cursor != "" {
-		sk, err := decodeCursor(cursor, validReportSK)
-		if err != nil {
-			return Page[Report]{}, err
-		}
-		start = key(pendingPK(hotel), sk)
+	start, err := ddb.StartKey(pendingPK(hotel), cursor, validReportSK)
+	if err != nil {
+		return Page[Report]{}, err
 	}
 	reports, last, err := s.pastDue(ctx, pendingPK(hotel), limit, start)
 	if err != nil {
@@ -608,7 +539,7 @@ func (s *Store) Overdue(ctx context.Context, hotel string, limit int, cursor str
 	if err != nil {
 		return Page[Report]{}, err
 	}
-	return Page[Report]{Items: overdue, NextCursor: encodeCursor(last)}, nil
+	return Page[Report]{Items: overdue, NextCursor: ddb.Cursor(last)}, nil
 }
 
 func validReportSK(sk string) bool {
@@ -621,7 +552,7 @@ func validReportSK(sk string) bool {
 func (s *Store) pastDue(ctx context.Context, pk string, limit int, start map[string]types.AttributeValue) ([]Report, map[string]types.AttributeValue, error) {
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName: aws.String(s.table), KeyConditionExpression: aws.String("pk = :pk AND sk < :now"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk), ":now": str(s.now().Format(timeKey))},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": ddb.S(pk), ":now": ddb.S(s.now().Format(timeKey))},
 		Limit:                     aws.Int32(int32(limit)), ExclusiveStartKey: start, ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
@@ -652,7 +583,7 @@ func (s *Store) settle(ctx context.Context, reports []Report) ([]Report, error) 
 			continue
 		}
 		for _, pk := range []string{pendingPK(r.Hotel), cityPending} {
-			if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: key(pk, reportSK(r))}); err != nil {
+			if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: ddb.Key(pk, reportSK(r))}); err != nil {
 				return nil, fmt.Errorf("lodging: delete tracker: %w", err)
 			}
 		}

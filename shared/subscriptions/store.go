@@ -2,12 +2,10 @@ package subscriptions
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/citycode/citycode/shared/awsclient"
+	"github.com/citycode/citycode/shared/ddb"
 	"github.com/citycode/citycode/shared/outbox"
 )
 
@@ -26,7 +25,7 @@ var (
 	ErrNotFound = errors.New("subscriptions: subscription not found")
 	// ErrTooMany: the organisation has MaxPerOrg subscriptions already.
 	ErrTooMany       = errors.New("subscriptions: too many subscriptions")
-	errCorruptCursor = errors.New("subscriptions: corrupt cursor")
+	errCorruptCursor = ddb.ErrCorruptCursor
 )
 
 // MaxPerOrg bounds one organisation's subscriptions, and so the whole set
@@ -73,15 +72,6 @@ const (
 
 func subPK(id string) string  { return subPrefix + id }
 func orgPK(org string) string { return orgPrefix + org }
-func str(s string) types.AttributeValue {
-	return &types.AttributeValueMemberS{Value: s}
-}
-func num(n int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
-}
-func key(pk, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"pk": str(pk), "sk": str(sk)}
-}
 
 // Create stores a new active subscription of org with a fresh secret,
 // unless org has MaxPerOrg already (ErrTooMany).
@@ -93,23 +83,22 @@ func (s *Store) Create(ctx context.Context, org, endpoint string, eventTypes []s
 	now := s.now()
 	sub := Subscription{ID: id, Org: org, Endpoint: endpoint, Types: eventTypes, Status: StatusActive,
 		Secrets: []Secret{newSecret()}, CreatedAt: now, UpdatedAt: now, Version: 1}
-	it, err := attributevalue.MarshalMap(sub)
+	it, err := ddb.Item(subPK(id), skSub, sub)
 	if err != nil {
-		return Subscription{}, fmt.Errorf("marshal subscription: %w", err)
+		return Subscription{}, fmt.Errorf("create subscription: %w", err)
 	}
-	it["pk"], it["sk"] = str(subPK(id)), str(skSub)
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Update: &types.Update{
-			TableName: aws.String(s.table), Key: key(orgPK(org), skCount),
+			TableName: aws.String(s.table), Key: ddb.Key(orgPK(org), skCount),
 			UpdateExpression:          aws.String("SET n = if_not_exists(n, :zero) + :one"),
 			ConditionExpression:       aws.String("attribute_not_exists(n) OR n < :max"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":zero": num(0), ":one": num(1), ":max": num(MaxPerOrg)},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":zero": ddb.N(0), ":one": ddb.N(1), ":max": ddb.N(MaxPerOrg)},
 		}},
-		{Put: &types.Put{TableName: aws.String(s.table), Item: it, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
-		{Put: &types.Put{TableName: aws.String(s.table), Item: key(orgPK(org), subPK(id))}},
-		{Put: &types.Put{TableName: aws.String(s.table), Item: key(pkAll, subPK(id))}},
+		ddb.PutNew(s.table, it),
+		ddb.Put(s.table, ddb.Key(orgPK(org), subPK(id))),
+		ddb.Put(s.table, ddb.Key(pkAll, subPK(id))),
 	}})
-	if failed(err, 0) {
+	if ddb.Cancelled(err)[0] {
 		return Subscription{}, ErrTooMany
 	}
 	if err != nil {
@@ -118,19 +107,11 @@ func (s *Store) Create(ctx context.Context, org, endpoint string, eventTypes []s
 	return sub, nil
 }
 
-// failed reports whether err cancelled a transaction because item i
-// failed its condition.
-func failed(err error, i int) bool {
-	var tce *types.TransactionCanceledException
-	return errors.As(err, &tce) && i < len(tce.CancellationReasons) &&
-		aws.ToString(tce.CancellationReasons[i].Code) == "ConditionalCheckFailed"
-}
-
 // Get reads subscription id, whoever owns it: callers acting for an
 // organisation compare Org.
 func (s *Store) Get(ctx context.Context, id string) (Subscription, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: key(subPK(id), skSub), ConsistentRead: aws.Bool(true),
+		TableName: aws.String(s.table), Key: ddb.Key(subPK(id), skSub), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		return Subscription{}, fmt.Errorf("get subscription: %w", err)
@@ -172,36 +153,11 @@ func (s *Store) ListByOrg(ctx context.Context, org string, limit int, cursor str
 	return Page[Subscription]{Items: subs, NextCursor: next}, nil
 }
 
-// query reads one page of pk's items whose sort key starts with prefix.
-// The cursor carries only the sort key, and must have the prefix, so that
-// it cannot reach another partition or kind of item.
+// query reads one page of pk's items whose sort key starts with prefix,
+// consistently (ddb.QueryItems: the cursor cannot leave the prefix).
 func (s *Store) query(ctx context.Context, pk, prefix string, forward bool, limit int, cursor string) ([]map[string]types.AttributeValue, string, error) {
-	in := &dynamodb.QueryInput{
-		TableName:              aws.String(s.table),
-		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :prefix)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(pk), ":prefix": str(prefix),
-		},
-		ScanIndexForward: aws.Bool(forward),
-		Limit:            aws.Int32(int32(limit)),
-		ConsistentRead:   aws.Bool(true),
-	}
-	if cursor != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil || !strings.HasPrefix(string(raw), prefix) {
-			return nil, "", errCorruptCursor
-		}
-		in.ExclusiveStartKey = key(pk, string(raw))
-	}
-	out, err := s.db.Query(ctx, in)
-	if err != nil {
-		return nil, "", fmt.Errorf("query %s: %w", prefix, err)
-	}
-	next := ""
-	if sk, ok := out.LastEvaluatedKey["sk"].(*types.AttributeValueMemberS); ok {
-		next = base64.RawURLEncoding.EncodeToString([]byte(sk.Value))
-	}
-	return out.Items, next, nil
+	page, err := ddb.QueryItems(ctx, s.db, ddb.PageQuery{Table: s.table, PK: pk, Prefix: prefix, Forward: forward, Consistent: true}, limit, cursor)
+	return page.Items, page.NextCursor, err
 }
 
 func skOf(it map[string]types.AttributeValue) string {
@@ -217,7 +173,7 @@ func skOf(it map[string]types.AttributeValue) string {
 func (s *Store) getMany(ctx context.Context, ids []string) ([]Subscription, error) {
 	keys := make([]map[string]types.AttributeValue, 0, len(ids))
 	for _, id := range ids {
-		keys = append(keys, key(subPK(id), skSub))
+		keys = append(keys, ddb.Key(subPK(id), skSub))
 	}
 	items, err := awsclient.BatchGetAll(ctx, s.db, s.table, keys)
 	if err != nil {
@@ -282,16 +238,16 @@ type Update struct {
 func (s *Store) Update(ctx context.Context, org, id string, u Update) (Subscription, error) {
 	set := []string{"updated_at = :now", "version = version + :one"}
 	values := map[string]types.AttributeValue{
-		":now": str(s.now().Format(time.RFC3339Nano)), ":one": num(1), ":org": str(org),
+		":now": ddb.S(s.now().Format(time.RFC3339Nano)), ":one": ddb.N(1), ":org": ddb.S(org),
 	}
 	names := map[string]string{}
 	remove := ""
 	if u.Status != nil {
-		set, names["#status"], values[":status"] = append(set, "#status = :status"), "status", str(*u.Status)
+		set, names["#status"], values[":status"] = append(set, "#status = :status"), "status", ddb.S(*u.Status)
 		remove = " REMOVE disabled_reason"
 	}
 	if u.Endpoint != nil {
-		set, values[":endpoint"] = append(set, "endpoint = :endpoint"), str(*u.Endpoint)
+		set, values[":endpoint"] = append(set, "endpoint = :endpoint"), ddb.S(*u.Endpoint)
 	}
 	if u.Types != nil {
 		tv, err := attributevalue.Marshal(u.Types)
@@ -301,7 +257,7 @@ func (s *Store) Update(ctx context.Context, org, id string, u Update) (Subscript
 		set, names["#types"], values[":types"] = append(set, "#types = :types"), "types", tv
 	}
 	in := &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: key(subPK(id), skSub),
+		TableName: aws.String(s.table), Key: ddb.Key(subPK(id), skSub),
 		UpdateExpression:          aws.String("SET " + strings.Join(set, ", ") + remove),
 		ConditionExpression:       aws.String("org = :org"),
 		ExpressionAttributeValues: values,
@@ -326,19 +282,19 @@ func (s *Store) Update(ctx context.Context, org, id string, u Update) (Subscript
 func (s *Store) Delete(ctx context.Context, org, id string) error {
 	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Delete: &types.Delete{
-			TableName: aws.String(s.table), Key: key(subPK(id), skSub),
+			TableName: aws.String(s.table), Key: ddb.Key(subPK(id), skSub),
 			ConditionExpression:       aws.String("org = :org"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":org": str(org)},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":org": ddb.S(org)},
 		}},
-		{Delete: &types.Delete{TableName: aws.String(s.table), Key: key(orgPK(org), subPK(id))}},
-		{Delete: &types.Delete{TableName: aws.String(s.table), Key: key(pkAll, subPK(id))}},
+		{Delete: &types.Delete{TableName: aws.String(s.table), Key: ddb.Key(orgPK(org), subPK(id))}},
+		{Delete: &types.Delete{TableName: aws.String(s.table), Key: ddb.Key(pkAll, subPK(id))}},
 		{Update: &types.Update{
-			TableName: aws.String(s.table), Key: key(orgPK(org), skCount),
+			TableName: aws.String(s.table), Key: ddb.Key(orgPK(org), skCount),
 			UpdateExpression:          aws.String("ADD n :minus"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":minus": num(-1)},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":minus": ddb.N(-1)},
 		}},
 	}})
-	if failed(err, 0) {
+	if ddb.Cancelled(err)[0] {
 		return ErrNotFound
 	}
 	if err != nil {
@@ -366,12 +322,12 @@ func (s *Store) RotateSecret(ctx context.Context, org, id string) (Subscription,
 			return Subscription{}, fmt.Errorf("marshal secrets: %w", err)
 		}
 		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: aws.String(s.table), Key: key(subPK(id), skSub),
+			TableName: aws.String(s.table), Key: ddb.Key(subPK(id), skSub),
 			UpdateExpression:    aws.String("SET secrets = :secrets, updated_at = :now, version = :next"),
 			ConditionExpression: aws.String("org = :org AND version = :version"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":secrets": secrets, ":now": str(now.Format(time.RFC3339Nano)), ":org": str(org),
-				":next": num(sub.Version + 1), ":version": num(sub.Version),
+				":secrets": secrets, ":now": ddb.S(now.Format(time.RFC3339Nano)), ":org": ddb.S(org),
+				":next": ddb.N(sub.Version + 1), ":version": ddb.N(sub.Version),
 			},
 		})
 		var ccf *types.ConditionalCheckFailedException
@@ -392,11 +348,11 @@ func (s *Store) RotateSecret(ctx context.Context, org, id string) (Subscription,
 // to the organisation.
 func (s *Store) Disable(ctx context.Context, id, reason string) error {
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: key(subPK(id), skSub),
+		TableName: aws.String(s.table), Key: ddb.Key(subPK(id), skSub),
 		UpdateExpression:          aws.String("SET #status = :disabled, disabled_reason = :reason, updated_at = :now, version = version + :one"),
 		ConditionExpression:       aws.String("attribute_exists(pk)"),
 		ExpressionAttributeNames:  map[string]string{"#status": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":disabled": str(StatusDisabled), ":reason": str(reason), ":now": str(s.now().Format(time.RFC3339Nano)), ":one": num(1)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":disabled": ddb.S(StatusDisabled), ":reason": ddb.S(reason), ":now": ddb.S(s.now().Format(time.RFC3339Nano)), ":one": ddb.N(1)},
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
@@ -444,19 +400,18 @@ func (s *Store) AddDeadLetter(ctx context.Context, id string, e outbox.Envelope,
 	if len(lastErr) > MaxErrorLength {
 		lastErr = strings.ToValidUTF8(lastErr[:MaxErrorLength], "")
 	}
-	it, err := attributevalue.MarshalMap(deadItem{Event: string(body), Attempts: attempts, LastStatus: lastStatus,
-		LastError: lastErr, DeadAt: now, ExpiresAt: now.Add(DeadLetterRetention).Unix()})
+	it, err := ddb.Item(subPK(id), deadPref+e.Time.UTC().Format(timeLayout)+"#"+e.ID, deadItem{Event: string(body), Attempts: attempts,
+		LastStatus: lastStatus, LastError: lastErr, DeadAt: now, ExpiresAt: now.Add(DeadLetterRetention).Unix()})
 	if err != nil {
 		return fmt.Errorf("marshal dead letter: %w", err)
 	}
-	it["pk"], it["sk"] = str(subPK(id)), str(deadPref+e.Time.UTC().Format(timeLayout)+"#"+e.ID)
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{ConditionCheck: &types.ConditionCheck{
-			TableName: aws.String(s.table), Key: key(subPK(id), skSub), ConditionExpression: aws.String("attribute_exists(pk)"),
+			TableName: aws.String(s.table), Key: ddb.Key(subPK(id), skSub), ConditionExpression: aws.String("attribute_exists(pk)"),
 		}},
-		{Put: &types.Put{TableName: aws.String(s.table), Item: it}},
+		ddb.Put(s.table, it),
 	}})
-	if failed(err, 0) {
+	if ddb.Cancelled(err)[0] {
 		return ErrNotFound
 	}
 	if err != nil {

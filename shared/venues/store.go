@@ -4,11 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/citycode/citycode/shared/awsclient"
+	"github.com/citycode/citycode/shared/ddb"
 	"github.com/citycode/citycode/shared/scan"
 )
 
@@ -29,7 +28,7 @@ var (
 	ErrCapacityReached = errors.New("venues: daily capacity reached")
 	// ErrBusy: the day's counter stayed contended past the retry budget.
 	ErrBusy          = errors.New("venues: counter busy")
-	errCorruptCursor = errors.New("venues: bad cursor")
+	errCorruptCursor = ddb.ErrCorruptCursor
 )
 
 // Retention of the items.
@@ -82,13 +81,6 @@ type Page[T any] struct {
 	NextCursor string
 }
 
-func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
-func num(n int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
-}
-func key(pk, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"pk": str(pk), "sk": str(sk)}
-}
 func countPK(venue string) string { return "COUNT#" + venue }
 
 func newID() string {
@@ -111,22 +103,21 @@ func (s *Store) Enter(ctx context.Context, v Venue, sc scan.Scan, gate, ageGroup
 	for attempt := 0; ; attempt++ {
 		now := s.now()
 		e := Entry{ID: newID(), VenueID: v.ID, Date: v.Day(now), At: now, Gate: gate, AgeGroup: ageGroup, Issuer: sc.Issuer}
-		it, err := attributevalue.MarshalMap(e)
+		it, err := ddb.Item("ENTRY#"+v.ID+"#"+e.Date, now.Format(time.RFC3339Nano)+"#"+e.ID, e)
 		if err != nil {
-			return Entry{}, fmt.Errorf("venues: marshal entry: %w", err)
+			return Entry{}, fmt.Errorf("venues: entry: %w", err)
 		}
-		it["pk"], it["sk"] = str("ENTRY#"+v.ID+"#"+e.Date), str(now.Format(time.RFC3339Nano)+"#"+e.ID)
-		it["expires_at"] = num(now.Add(EntryRetention).Unix())
+		it["expires_at"] = ddb.N(now.Add(EntryRetention).Unix())
 		counter := len(acc)
 		writes := append(append([]types.TransactWriteItem{}, acc...),
 			types.TransactWriteItem{Update: &types.Update{
-				TableName: aws.String(s.table), Key: key(countPK(v.ID), e.Date),
+				TableName: aws.String(s.table), Key: ddb.Key(countPK(v.ID), e.Date),
 				UpdateExpression:          aws.String("ADD entries :one SET #cap = :cap, expires_at = :exp"),
 				ConditionExpression:       aws.String("attribute_not_exists(entries) OR entries < :cap"),
 				ExpressionAttributeNames:  map[string]string{"#cap": "capacity"},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":cap": num(int64(v.DailyCapacity)), ":exp": num(now.Add(CounterRetention).Unix())},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":one": ddb.N(1), ":cap": ddb.N(int64(v.DailyCapacity)), ":exp": ddb.N(now.Add(CounterRetention).Unix())},
 			}},
-			types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: it, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+			ddb.PutNew(s.table, it),
 		)
 		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
 		if err == nil {
@@ -151,22 +142,15 @@ func (s *Store) Enter(ctx context.Context, v Venue, sc scan.Scan, gate, ageGroup
 // condition, the capacity; nil when it only collided with another
 // transaction (TransactionConflict) and is worth retrying.
 func refusal(err error, counter int) error {
-	var tce *types.TransactionCanceledException
-	if !errors.As(err, &tce) {
+	failed := ddb.Cancelled(err)
+	switch {
+	case failed == nil:
 		return fmt.Errorf("venues: enter: %w", err)
-	}
-	conflict := false
-	for i, r := range tce.CancellationReasons {
-		switch code := aws.ToString(r.Code); {
-		case code == "ConditionalCheckFailed" && i == 0:
-			return ErrReplayed
-		case code == "ConditionalCheckFailed" && i == counter:
-			return ErrCapacityReached
-		case code == "TransactionConflict":
-			conflict = true
-		}
-	}
-	if !conflict {
+	case failed[0]:
+		return ErrReplayed
+	case failed[counter]:
+		return ErrCapacityReached
+	case !ddb.IsConflict(err):
 		return fmt.Errorf("venues: enter: %w", err)
 	}
 	return nil
@@ -174,7 +158,7 @@ func refusal(err error, counter int) error {
 
 // remaining reads what is left of v's capacity on date.
 func (s *Store) remaining(ctx context.Context, v Venue, date string) (int, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key(countPK(v.ID), date), ConsistentRead: aws.Bool(true)})
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: ddb.Key(countPK(v.ID), date), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return 0, fmt.Errorf("venues: read counter: %w", err)
 	}
@@ -190,26 +174,24 @@ func (s *Store) remaining(ctx context.Context, v Venue, date string) (int, error
 func (s *Store) Counts(ctx context.Context, venue, from, to string, limit int, cursor string) (Page[DayCount], error) {
 	in := &dynamodb.QueryInput{
 		TableName: aws.String(s.table), KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :from AND :to"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(countPK(venue)), ":from": str(from), ":to": str(to)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": ddb.S(countPK(venue)), ":from": ddb.S(from), ":to": ddb.S(to)},
 		Limit:                     aws.Int32(int32(limit)),
 	}
-	if cursor != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(cursor)
-		if _, perr := time.Parse(time.DateOnly, string(raw)); err != nil || perr != nil {
-			return Page[DayCount]{}, errCorruptCursor
-		}
-		in.ExclusiveStartKey = key(countPK(venue), string(raw))
+	start, err := ddb.StartKey(countPK(venue), cursor, func(sk string) bool {
+		_, err := time.Parse(time.DateOnly, sk)
+		return err == nil
+	})
+	if err != nil {
+		return Page[DayCount]{}, err
 	}
+	in.ExclusiveStartKey = start
 	out, err := s.db.Query(ctx, in)
 	if err != nil {
 		return Page[DayCount]{}, fmt.Errorf("venues: query counts: %w", err)
 	}
-	page := Page[DayCount]{Items: make([]DayCount, 0, len(out.Items))}
+	page := Page[DayCount]{Items: make([]DayCount, 0, len(out.Items)), NextCursor: ddb.Cursor(out.LastEvaluatedKey)}
 	if err := attributevalue.UnmarshalListOfMaps(out.Items, &page.Items); err != nil {
 		return Page[DayCount]{}, fmt.Errorf("venues: unmarshal counts: %w", err)
-	}
-	if sk, ok := out.LastEvaluatedKey["sk"].(*types.AttributeValueMemberS); ok {
-		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(sk.Value))
 	}
 	return page, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/citycode/citycode/shared/awsclient"
+	"github.com/citycode/citycode/shared/ddb"
 	"github.com/citycode/citycode/shared/outbox"
 )
 
@@ -45,12 +45,8 @@ type ReceiptKey struct {
 	Subject, Type, Org string
 }
 
-func (k ReceiptKey) item() map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		"pk": &types.AttributeValueMemberS{Value: "RECEIPT#" + k.Subject},
-		"sk": &types.AttributeValueMemberS{Value: k.Type + "#" + k.Org},
-	}
-}
+// keys are the keys of k's item.
+func (k ReceiptKey) keys() (pk, sk string) { return "RECEIPT#" + k.Subject, k.Type + "#" + k.Org }
 
 // ReceiptStore keeps receipts in one table.
 type ReceiptStore struct {
@@ -94,14 +90,12 @@ func (s *ReceiptStore) Record(ctx context.Context, org, subID string, e outbox.E
 	if !s.receipted(e.Type) {
 		return nil
 	}
-	it, err := attributevalue.MarshalMap(Receipt{EventID: e.ID, SubscriptionID: subID, DeliveredAt: at.UTC(), Attempt: n})
+	pk, sk := ReceiptKey{Subject: e.Subject, Type: e.Type, Org: org}.keys()
+	it, err := ddb.Item(pk, sk, Receipt{EventID: e.ID, SubscriptionID: subID, DeliveredAt: at.UTC(), Attempt: n})
 	if err != nil {
-		return fmt.Errorf("webhooks: marshal receipt: %w", err)
+		return fmt.Errorf("webhooks: receipt: %w", err)
 	}
-	for k, v := range (ReceiptKey{Subject: e.Subject, Type: e.Type, Org: org}).item() {
-		it[k] = v
-	}
-	it["expires_at"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(at.Add(ReceiptRetention).Unix(), 10)}
+	it["expires_at"] = ddb.N(at.Add(ReceiptRetention).Unix())
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: it,
 		ConditionExpression: aws.String("attribute_not_exists(pk)")})
 	var ccf *types.ConditionalCheckFailedException
@@ -120,11 +114,11 @@ func (s *ReceiptStore) Received(ctx context.Context, keys []ReceiptKey) (map[Rec
 	byItem := map[[2]string]ReceiptKey{}
 	items := make([]map[string]types.AttributeValue, 0, len(keys))
 	for _, k := range keys {
-		it := k.item()
-		id := [2]string{it["pk"].(*types.AttributeValueMemberS).Value, it["sk"].(*types.AttributeValueMemberS).Value}
+		pk, sk := k.keys()
+		id := [2]string{pk, sk}
 		if _, dup := byItem[id]; !dup {
 			byItem[id] = k
-			items = append(items, it)
+			items = append(items, ddb.Key(pk, sk))
 		}
 	}
 	found, err := awsclient.BatchGetAll(ctx, s.db, s.table, items)
