@@ -50,9 +50,32 @@ type API struct {
 	messaging localstack.Messaging
 }
 
+// Option changes how New starts the API.
+type Option func(*options)
+
+type options struct {
+	env map[string]map[string]string // by function logical id
+}
+
+// WithEnv sets variables in the environment of the function logicalID,
+// over the template's: a test gives a function, say, a data file made for
+// it (an absolute path).
+func WithEnv(logicalID string, vars map[string]string) Option {
+	return func(o *options) {
+		if o.env[logicalID] == nil {
+			o.env[logicalID] = map[string]string{}
+		}
+		maps.Copy(o.env[logicalID], vars)
+	}
+}
+
 // New starts the API for t; it stops when t ends.
-func New(t testing.TB) *API {
+func New(t testing.TB, opts ...Option) *API {
 	t.Helper()
+	o := options{env: map[string]map[string]string{}}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	db := dynamotest.New(t)
 	messaging := db.WithMessaging(t)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -67,6 +90,7 @@ func New(t testing.TB) *API {
 	envOf := func(fn samtemplate.Function) map[string]string {
 		env := db.FunctionEnv(t, fn.LogicalID)
 		maps.Copy(env, secrets.Env)
+		maps.Copy(env, o.env[fn.LogicalID])
 		return env
 	}
 	h, err := localapi.New(t.Context(), localapi.Options{

@@ -28,6 +28,8 @@ var errorAnswers = httpapi.ErrorMap{
 	ErrInvalidTransition:         httpapi.NewError(http.StatusConflict, "invalid_transition", "the certificate's status does not allow this change"),
 	ErrChanged:                   httpapi.NewError(http.StatusConflict, "certificate_changed", "the certificate kept changing; read it and retry"),
 	errCorruptCursor:             httpapi.NewError(http.StatusBadRequest, "invalid_query", "the cursor is not one this API gave out"),
+	ErrConsentNotFound:           httpapi.NewError(http.StatusNotFound, "consent_not_found", "no such consent of yours"),
+	ErrOrganisationUnknown:       httpapi.NewError(http.StatusNotFound, "organisation_not_found", "no such organisation"),
 	holders.ErrNotEnrolled:       httpapi.NewError(http.StatusNotFound, "not_enrolled", "enroll first: POST /v1/holders"),
 	holders.ErrDependantNotFound: httpapi.NewError(http.StatusNotFound, "dependant_not_found", "no such dependant of yours"),
 }
@@ -40,14 +42,17 @@ type API struct {
 	cats    *Catalogue
 	orgs    Organisations
 	keys    *DocumentKeys
-	now     func() time.Time
+	// referenceLifetime is how long a certificate's reference lives.
+	referenceLifetime time.Duration
+	now               func() time.Time
 }
 
 // NewAPI returns the routes over its dependencies: the certificates store,
 // holders' store (logins and dependants), idempotency records, the
-// categories, the organisations' kinds and the document keys.
-func NewAPI(store *Store, hs *holders.Store, idem *idempotency.Store, cats *Catalogue, orgs Organisations, keys *DocumentKeys) *API {
-	return &API{store: store, holders: hs, idem: idem, cats: cats, orgs: orgs, keys: keys, now: time.Now}
+// categories, the organisations' kinds, the document keys (which also sign
+// references) and references' lifetime.
+func NewAPI(store *Store, hs *holders.Store, idem *idempotency.Store, cats *Catalogue, orgs Organisations, keys *DocumentKeys, referenceLifetime time.Duration) *API {
+	return &API{store: store, holders: hs, idem: idem, cats: cats, orgs: orgs, keys: keys, referenceLifetime: referenceLifetime, now: time.Now}
 }
 
 // Routes registers every route of infra/certificates.md that is built.
@@ -59,14 +64,20 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/certificate-keys", a.documentKeys())
 	mux.Handle("POST /v1/certificates", issuer(a.idem.Require(a.issue())))
 	mux.Handle("GET /v1/certificates/{certificate_id}", issuer(a.issuerGet()))
+	mux.Handle("GET /v1/certificates/{certificate_id}/status", a.publicStatus())
 	mux.Handle("POST /v1/certificates/{certificate_id}/renewals", issuer(a.idem.Require(a.change(a.renew))))
 	mux.Handle("POST /v1/certificates/{certificate_id}/suspensions", issuer(a.idem.Require(a.change(suspend))))
 	mux.Handle("POST /v1/certificates/{certificate_id}/reinstatements", issuer(a.idem.Require(a.change(reinstate))))
 	mux.Handle("POST /v1/certificates/{certificate_id}/revocations", issuer(a.idem.Require(a.change(revoke))))
 	mux.Handle("POST /v1/certificates/lookups", httpapi.RequireScope("certs:read", a.lookup()))
+	mux.Handle("POST /v1/certificates/reference-checks", httpapi.RequireScope("certs:read", a.checkReference()))
+	mux.Handle("POST /v1/holders/me/certificates/{certificate_id}/references", resident(a.makeReference()))
 	mux.Handle("GET /v1/holders/me/certificates", resident(a.holderList()))
 	mux.Handle("GET /v1/holders/me/certificates/{certificate_id}", resident(a.holderGet()))
 	mux.Handle("GET /v1/holders/me/certificates/{certificate_id}/document", resident(a.holderDocument()))
+	mux.Handle("POST /v1/consents", resident(a.idem.Require(a.grantConsent())))
+	mux.Handle("GET /v1/consents", resident(a.listConsents()))
+	mux.Handle("DELETE /v1/consents/{consent_id}", resident(a.withdrawConsent()))
 }
 
 // ---------------------------------------------------------- categories ----
@@ -189,7 +200,7 @@ func (a *API) issue() http.HandlerFunc {
 			httpapi.WriteProblem(w, r, httpapi.Invalid(errs...))
 			return
 		}
-		c := Certificate{ID: issuedID(p, idempotency.KeyFrom(r.Context())), Category: cat.ID, HolderID: req.HolderID, IssuerOrg: p.Org,
+		c := Certificate{ID: derivedID("crt", p, idempotency.KeyFrom(r.Context())), Category: cat.ID, HolderID: req.HolderID, IssuerOrg: p.Org,
 			ValidFrom: from, ValidUntil: until, Fields: compact(req.Fields)}
 		c, err = a.store.Issue(r.Context(), c, cat.OnePerHolder)
 		if err != nil {
@@ -213,12 +224,12 @@ func (a *API) issuedCategory(id, org string) (*Category, error) {
 	return cat, nil
 }
 
-// issuedID derives the new certificate's id from the caller and its
+// derivedID derives a new item's id (prefix_…) from the caller and its
 // Idempotency-Key, so that a rerun of the same request (after its claim's
-// lease ran out) finds the certificate it already issued.
-func issuedID(p httpapi.Principal, idemKey string) string {
+// lease ran out) finds what it already wrote.
+func derivedID(prefix string, p httpapi.Principal, idemKey string) string {
 	sum := sha256.Sum256([]byte(p.Org + "\x00" + p.Subject + "\x00" + idemKey))
-	return "crt_" + strings.ToLower(idEncoding.EncodeToString(sum[:16]))
+	return prefix + "_" + strings.ToLower(idEncoding.EncodeToString(sum[:16]))
 }
 
 // compact answers raw without insignificant whitespace (it has been
@@ -271,6 +282,21 @@ func (a *API) issuerGet() http.HandlerFunc {
 			return
 		}
 		httpapi.WriteJSON(w, http.StatusOK, a.toJSON(c))
+	}
+}
+
+// publicStatus answers what a certificate is now, to anyone who holds its
+// id (a document's reader): the status and nothing else, never cached, so
+// a revocation shows at once. Not logged: it releases no personal data.
+func (a *API) publicStatus() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := a.store.Get(r.Context(), r.PathValue("certificate_id"))
+		if err != nil {
+			httpapi.WriteError(w, r, errorAnswers, err)
+			return
+		}
+		now := a.now().UTC()
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"certificate_id": c.ID, "status": c.StatusAt(now), "checked_at": now})
 	}
 }
 
@@ -389,15 +415,13 @@ func (a *API) holderCert(r *http.Request) (Certificate, error) {
 	return c, nil
 }
 
-// target is the signed-in resident, or with ?holder_id= one of their
-// dependants.
-func (a *API) target(ctx context.Context, r *http.Request) (string, error) {
+// target is the signed-in resident, or with id one of their dependants.
+func (a *API) target(ctx context.Context, r *http.Request, id string) (string, error) {
 	p, _ := httpapi.PrincipalFrom(r)
 	me, err := a.holders.HolderIDForLogin(ctx, p.Subject)
 	if err != nil {
 		return "", err
 	}
-	id := r.URL.Query().Get("holder_id")
 	if id == "" || id == me {
 		return me, nil
 	}
@@ -419,7 +443,7 @@ func (a *API) holderList() http.HandlerFunc {
 			httpapi.WriteError(w, r, errorAnswers, httpapi.NewError(http.StatusBadRequest, "invalid_query", "category must be a category id"))
 			return
 		}
-		id, err := a.target(r.Context(), r)
+		id, err := a.target(r.Context(), r, r.URL.Query().Get("holder_id"))
 		if err != nil {
 			httpapi.WriteError(w, r, errorAnswers, err)
 			return

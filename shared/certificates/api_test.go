@@ -263,6 +263,11 @@ func TestRevokedInEveryReadPath(t *testing.T) {
 	statuses["holder read"] = w.api.Do(apitest.Request{Method: "GET", Path: "/v1/holders/me/certificates/" + id, Token: alice}).JSON["status"]
 	list := w.api.Do(apitest.Request{Method: "GET", Path: "/v1/holders/me/certificates", Token: alice})
 	statuses["holder list"] = list.JSON["items"].([]any)[0].(map[string]any)["status"]
+	public := w.api.Do(apitest.Request{Method: "GET", Path: "/v1/certificates/" + id + "/status"})
+	if public.Header.Get("Cache-Control") != "no-store" || len(public.JSON) != 3 {
+		t.Errorf("public status: %d %v %s", public.Status, public.Header, public.Body)
+	}
+	statuses["public status"] = public.JSON["status"]
 	look := w.lookup(w.window, fmt.Sprintf(`{"consent_id":%q,"purpose":"government","certificate_id":%q}`, consent, id))
 	item := look.JSON["items"].([]any)[0].(map[string]any)
 	statuses["lookup"] = item["status"]
@@ -278,7 +283,8 @@ func TestRevokedInEveryReadPath(t *testing.T) {
 		t.Fatalf("document: %v", err)
 	}
 	statuses["document"] = payload.Certificate.Status
-	want := map[string]any{"issuer read": "revoked", "holder read": "revoked", "holder list": "revoked", "lookup": "revoked", "document": "revoked"}
+	want := map[string]any{"issuer read": "revoked", "holder read": "revoked", "holder list": "revoked", "lookup": "revoked", "document": "revoked",
+		"public status": "revoked"}
 	if diff := cmp.Diff(want, statuses); diff != "" {
 		t.Errorf("statuses (-want +got):\n%s", diff)
 	}
@@ -355,6 +361,13 @@ func TestDocumentChecksWithPublishedKey(t *testing.T) {
 		if _, err := certificates.VerifyDocument(string(b), keys, root); !errors.Is(err, certificates.ErrBadDocument) {
 			t.Fatalf("byte %d changed: %v", i, err)
 		}
+	}
+	// Anyone may ask what it is now; an unknown id is not found.
+	if r := w.api.Do(apitest.Request{Method: "GET", Path: "/v1/certificates/" + id + "/status"}); r.Status != http.StatusOK || r.JSON["status"] != "active" {
+		t.Errorf("public status: %d %s", r.Status, r.Body)
+	}
+	if r := w.api.Do(apitest.Request{Method: "GET", Path: "/v1/certificates/crt_aaaaaaaaaaaaaaaaaaaaaaaaaa/status"}); r.Code() != "certificate_not_found" {
+		t.Errorf("unknown certificate's status: %d %s", r.Status, r.Body)
 	}
 	// Someone else's certificate is not found.
 	bob, _ := w.enroll("document-bob", 5)

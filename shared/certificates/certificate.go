@@ -24,6 +24,8 @@ var (
 	ErrCertificateExists   = errors.New("certificates: holder already has one")
 	ErrInvalidTransition   = errors.New("certificates: change not allowed in this status")
 	ErrChanged             = errors.New("certificates: changed concurrently")
+	ErrConsentNotFound     = errors.New("certificates: no such consent of the holder's")
+	ErrOrganisationUnknown = errors.New("certificates: no such organisation")
 	errCorruptCursor       = errors.New("certificates: bad cursor")
 )
 

@@ -149,18 +149,22 @@ func EnsureDocumentKeys(path string, root *trust.KeyRing, now time.Time) error {
 	return trust.WriteKeyRingFile(path, r.SigningOnly())
 }
 
+// current is the newest key valid at now.
+func (k *DocumentKeys) current(now time.Time) (*trust.SigningKey, error) {
+	for i := len(k.ring.Keys) - 1; i >= 0; i-- {
+		if c := &k.ring.Keys[i]; !now.Before(c.NotBefore) && now.Before(c.NotAfter) {
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("certificates: %w", trust.ErrNoSigningKey)
+}
+
 // Sign answers the compact JWS of payload by the newest key valid at now;
 // it sets payload's iss and iat.
 func (k *DocumentKeys) Sign(p DocumentPayload, now time.Time) (string, error) {
-	var key *trust.SigningKey
-	for i := len(k.ring.Keys) - 1; i >= 0; i-- {
-		if c := &k.ring.Keys[i]; !now.Before(c.NotBefore) && now.Before(c.NotAfter) {
-			key = c
-			break
-		}
-	}
-	if key == nil {
-		return "", fmt.Errorf("certificates: %w", trust.ErrNoSigningKey)
+	key, err := k.current(now)
+	if err != nil {
+		return "", err
 	}
 	priv := key.Private.(ed25519.PrivateKey)
 	kid, err := credential.KIDFor(priv.Public())

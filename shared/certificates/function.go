@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/citycode/citycode/shared/app"
 	"github.com/citycode/citycode/shared/awsclient"
@@ -21,6 +22,10 @@ type Config struct {
 	CertificatesTable string // CERTIFICATES_TABLE
 	HoldersTable      string // HOLDERS_TABLE
 	IdempotencyTable  string // IDEMPOTENCY_TABLE
+	CodeUsesTable     string // CODE_USES_TABLE: checked references' marks
+	// ReferenceLifetime (REFERENCE_LIFETIME, default 5m, at most 1h) is how
+	// long a certificate's reference may be checked.
+	ReferenceLifetime time.Duration
 	// CategoriesFile (CERTIFICATE_CATEGORIES_FILE) and OrganisationsFile
 	// (ORGANISATIONS_FILE) are the data files, loaded once per cold start.
 	CategoriesFile    string
@@ -35,10 +40,15 @@ type Config struct {
 // by LoadDocumentKeys.
 func ConfigFrom(env app.Env) (Config, error) {
 	c := Config{CertificatesTable: env("CERTIFICATES_TABLE"), HoldersTable: env("HOLDERS_TABLE"), IdempotencyTable: env("IDEMPOTENCY_TABLE"),
-		CategoriesFile: env("CERTIFICATE_CATEGORIES_FILE"), OrganisationsFile: env("ORGANISATIONS_FILE")}
-	if c.CertificatesTable == "" || c.HoldersTable == "" || c.IdempotencyTable == "" {
-		return Config{}, errors.New("CERTIFICATES_TABLE, HOLDERS_TABLE and IDEMPOTENCY_TABLE must be set")
+		CodeUsesTable: env("CODE_USES_TABLE"), CategoriesFile: env("CERTIFICATE_CATEGORIES_FILE"), OrganisationsFile: env("ORGANISATIONS_FILE")}
+	if c.CertificatesTable == "" || c.HoldersTable == "" || c.IdempotencyTable == "" || c.CodeUsesTable == "" {
+		return Config{}, errors.New("CERTIFICATES_TABLE, HOLDERS_TABLE, IDEMPOTENCY_TABLE and CODE_USES_TABLE must be set")
 	}
+	lifetime, err := time.ParseDuration(env.Lookup("REFERENCE_LIFETIME", "5m"))
+	if err != nil || lifetime < time.Minute || lifetime > time.Hour {
+		return Config{}, errors.New("REFERENCE_LIFETIME must be a duration from 1m to 1h")
+	}
+	c.ReferenceLifetime = lifetime
 	if c.CategoriesFile == "" || c.OrganisationsFile == "" {
 		return Config{}, errors.New("CERTIFICATE_CATEGORIES_FILE and ORGANISATIONS_FILE must be set")
 	}
@@ -76,8 +86,8 @@ func New(ctx context.Context, env app.Env) (http.Handler, error) {
 		return nil, err
 	}
 	db := awsclient.DynamoDB(awsCfg, env)
-	store := NewStore(db, cfg.CertificatesTable, cfg.HoldersTable, outbox.New(db, cfg.Events.Table, cfg.Events.Retention), keys)
-	api := NewAPI(store, holders.NewStore(db, cfg.HoldersTable, nil), idempotency.NewStore(db, cfg.IdempotencyTable), cats, orgs, keys)
+	store := NewStore(db, cfg.CertificatesTable, cfg.HoldersTable, cfg.CodeUsesTable, outbox.New(db, cfg.Events.Table, cfg.Events.Retention), keys)
+	api := NewAPI(store, holders.NewStore(db, cfg.HoldersTable, nil), idempotency.NewStore(db, cfg.IdempotencyTable), cats, orgs, keys, cfg.ReferenceLifetime)
 	mux := http.NewServeMux()
 	api.Routes(mux)
 	return httpapi.Serve(logging.New(os.Stdout, env("LOG_LEVEL")).With("function", "certificates"), mux), nil

@@ -248,16 +248,14 @@ func (a *API) release(ctx context.Context, at attempt) ([]lookupItem, string, er
 			it.ValidUntil = &c.ValidUntil
 		}
 		if it.Status == StatusActive {
-			var all map[string]json.RawMessage
-			if err := json.Unmarshal(c.Fields, &all); err != nil {
+			fields, got, err := released(c, names)
+			if err != nil {
 				return nil, "", err
 			}
-			for _, n := range names {
-				if v, ok := all[n]; ok {
-					it.Fields[n] = v
-					if name := c.Category + "." + n; !slices.Contains(what, name) {
-						what = append(what, name)
-					}
+			it.Fields = fields
+			for _, name := range got {
+				if !slices.Contains(what, name) {
+					what = append(what, name)
 				}
 			}
 		}

@@ -27,15 +27,17 @@ type Store struct {
 	db      *dynamodb.Client
 	table   string
 	holders string
+	uses    string
 	outbox  *outbox.Outbox
 	keys    *DocumentKeys
 	now     func() time.Time
 }
 
 // NewStore returns a Store on table; holdersTable is read (holder status)
-// and written (access log); documents are signed with keys.
-func NewStore(db *dynamodb.Client, table, holdersTable string, ob *outbox.Outbox, keys *DocumentKeys) *Store {
-	return &Store{db: db, table: table, holders: holdersTable, outbox: ob, keys: keys, now: func() time.Time { return time.Now().UTC() }}
+// and written (access log); usesTable (CodeUsesTable) keeps the marks of
+// checked references; documents are signed with keys.
+func NewStore(db *dynamodb.Client, table, holdersTable, usesTable string, ob *outbox.Outbox, keys *DocumentKeys) *Store {
+	return &Store{db: db, table: table, holders: holdersTable, uses: usesTable, outbox: ob, keys: keys, now: func() time.Time { return time.Now().UTC() }}
 }
 
 const (
@@ -51,7 +53,7 @@ func lockSK(category string) string { return "ONE#" + category }
 // holderSK is the holder's summary item's sort key: by category, then
 // issue time.
 func holderSK(c Certificate) string {
-	return "CERT#" + c.Category + "#" + c.IssuedAt.UTC().Format(time.RFC3339Nano) + "#" + c.ID
+	return "CERT#" + c.Category + "#" + holders.TimeKey(c.IssuedAt) + "#" + c.ID
 }
 
 func key(pk, sk string) map[string]types.AttributeValue {
@@ -283,13 +285,31 @@ type Page struct {
 }
 
 // ByHolder pages through holderID's certificates (summaries: no fields),
-// optionally of one category: by category, then newest first. The cursor
-// carries the sort key and must stay under the prefix asked for.
+// optionally of one category: by category, then newest first.
 func (s *Store) ByHolder(ctx context.Context, holderID, category string, limit int, cursor string) (Page, error) {
 	prefix := "CERT#"
 	if category != "" {
 		prefix += category + "#"
 	}
+	items, next, err := s.holderItems(ctx, holderID, prefix, limit, cursor)
+	if err != nil {
+		return Page{}, err
+	}
+	page := Page{Items: make([]Certificate, 0, len(items)), NextCursor: next}
+	for _, it := range items {
+		c, err := unmarshalCert(it)
+		if err != nil {
+			return Page{}, err
+		}
+		page.Items = append(page.Items, c)
+	}
+	return page, nil
+}
+
+// holderItems pages through holderID's items whose sort key starts with
+// prefix, in descending sort key order, consistently. The cursor carries
+// the sort key and must stay under the prefix asked for.
+func (s *Store) holderItems(ctx context.Context, holderID, prefix string, limit int, cursor string) ([]map[string]types.AttributeValue, string, error) {
 	in := &dynamodb.QueryInput{
 		TableName:              aws.String(s.table),
 		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :prefix)"),
@@ -303,26 +323,19 @@ func (s *Store) ByHolder(ctx context.Context, holderID, category string, limit i
 	if cursor != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(cursor)
 		if err != nil || !strings.HasPrefix(string(raw), prefix) {
-			return Page{}, errCorruptCursor
+			return nil, "", errCorruptCursor
 		}
 		in.ExclusiveStartKey = key(holderPK(holderID), string(raw))
 	}
 	out, err := s.db.Query(ctx, in)
 	if err != nil {
-		return Page{}, fmt.Errorf("query certificates: %w", err)
+		return nil, "", fmt.Errorf("query holder's items: %w", err)
 	}
-	page := Page{Items: make([]Certificate, 0, len(out.Items))}
-	for _, it := range out.Items {
-		c, err := unmarshalCert(it)
-		if err != nil {
-			return Page{}, err
-		}
-		page.Items = append(page.Items, c)
-	}
+	var next string
 	if sk, ok := out.LastEvaluatedKey["sk"].(*types.AttributeValueMemberS); ok {
-		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(sk.Value))
+		next = base64.RawURLEncoding.EncodeToString([]byte(sk.Value))
 	}
-	return page, nil
+	return out.Items, next, nil
 }
 
 // Full reads the certificate items of summaries (with fields), consistently,
@@ -361,39 +374,6 @@ func (s *Store) Full(ctx context.Context, summaries []Certificate) ([]Certificat
 		}
 	}
 	return full, nil
-}
-
-// Consent is a holder's consent for an organisation to read certificates
-// of some categories for a purpose, until ValidUntil. Window consents are
-// written by qr-verify (shared/qrverify/store.go, consentItem).
-type Consent struct {
-	ID           string     `dynamodbav:"consent_id"`
-	HolderID     string     `dynamodbav:"holder_id"`
-	Organisation string     `dynamodbav:"organisation"`
-	Purpose      string     `dynamodbav:"purpose"`
-	Categories   []string   `dynamodbav:"categories"`
-	Source       string     `dynamodbav:"source"`
-	CreatedAt    time.Time  `dynamodbav:"created_at"`
-	ValidUntil   time.Time  `dynamodbav:"valid_until"`
-	WithdrawnAt  *time.Time `dynamodbav:"withdrawn_at,omitempty"`
-}
-
-// Consent reads a consent; false when there is none.
-func (s *Store) Consent(ctx context.Context, id string) (Consent, bool, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: key(consentPK(id), skConsent), ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return Consent{}, false, fmt.Errorf("get consent: %w", err)
-	}
-	if out.Item == nil {
-		return Consent{}, false, nil
-	}
-	var c Consent
-	if err := attributevalue.UnmarshalMap(out.Item, &c); err != nil {
-		return Consent{}, false, fmt.Errorf("unmarshal consent: %w", err)
-	}
-	return c, true, nil
 }
 
 // LogAccess writes one entry to holderID's access log (holders' item).

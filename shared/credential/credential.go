@@ -13,8 +13,19 @@ import (
 	"time"
 )
 
-// Prefix starts the text of every version 1 code.
-const Prefix = "CC1:"
+// The prefixes of the kinds of credential that share this format. A text
+// verifies only as the kind its reader expects (VerifyAs), so a code is
+// never taken for a certificate reference, nor the reverse.
+const (
+	// Prefix starts the text of every version 1 code: sub is a holder.
+	Prefix = "CC1:"
+	// ReferencePrefix starts a certificate's short verifiable reference
+	// (infra/certificates.md): sub is the certificate id's 16 bytes.
+	ReferencePrefix = "CR1:"
+)
+
+// knownPrefix reports whether prefix is one of the kinds above.
+func knownPrefix(prefix string) bool { return prefix == Prefix || prefix == ReferencePrefix }
 
 // MaxTextLen is the most characters a code may have: what a QR code of
 // version 8 at error correction level M holds in alphanumeric mode (154 data
@@ -100,7 +111,7 @@ func (s KeySet) LookupKey(kid [8]byte) (Key, bool) {
 // The reasons a code is refused, in the order Verify checks them. Errors from
 // Decode and Verify wrap exactly one of these.
 var (
-	// ErrMalformed: no CC1: prefix, bad Base45, not a COSE_Sign1, missing or
+	// ErrMalformed: not the expected prefix (CC1: for codes), bad Base45, not a COSE_Sign1, missing or
 	// ill-typed header parameters or claims, critical header parameters.
 	ErrMalformed = errors.New("malformed")
 	// ErrUnknownKey: no key with the code's kid, or the key is not the

@@ -31,7 +31,7 @@ type Parsed struct {
 // integers).
 func Decode(text string) (*Parsed, error) {
 	var p Parsed
-	if err := p.decode(text); err != nil {
+	if err := p.decode(Prefix, text); err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -44,10 +44,10 @@ func malformed(what string, err error) error {
 	return fmt.Errorf("%w: %s: %w", ErrMalformed, what, err)
 }
 
-func (p *Parsed) decode(text string) error {
-	rest, ok := strings.CutPrefix(text, Prefix)
+func (p *Parsed) decode(prefix, text string) error {
+	rest, ok := strings.CutPrefix(text, prefix)
 	if !ok {
-		return malformed("no "+Prefix+" prefix", nil)
+		return malformed("no "+prefix+" prefix", nil)
 	}
 	raw, err := base45AppendDecode(make([]byte, 0, len(rest)/3*2+1), rest)
 	if err != nil {
@@ -120,8 +120,17 @@ func validTime(t uint64) bool { return t > 0 && t <= math.MaxInt64 }
 // window does not cover iat), ErrNotYetValid (nbf after now + skew),
 // ErrExpired (exp at or before now - skew).
 func Verify(text string, keys KeyLookup, now time.Time, skew time.Duration) (Claims, error) {
+	return VerifyAs(Prefix, text, keys, now, skew)
+}
+
+// VerifyAs is Verify for the kind of credential prefix names (Prefix or
+// ReferencePrefix): a text with another prefix is ErrMalformed.
+func VerifyAs(prefix, text string, keys KeyLookup, now time.Time, skew time.Duration) (Claims, error) {
+	if !knownPrefix(prefix) {
+		return Claims{}, malformed("unknown prefix "+prefix, nil)
+	}
 	var p Parsed
-	if err := p.decode(text); err != nil {
+	if err := p.decode(prefix, text); err != nil {
 		return Claims{}, err
 	}
 	key, ok := keys.LookupKey(p.KID)

@@ -15,7 +15,14 @@ import (
 // same claims and Ed25519 key always give the same text. It refuses claims
 // that would not verify (no issuer, times before 1970, expiry not after
 // not-before) and codes longer than MaxTextLen.
-func Encode(s *Signer, c Claims) (string, error) {
+func Encode(s *Signer, c Claims) (string, error) { return EncodeAs(Prefix, s, c) }
+
+// EncodeAs is Encode for the kind of credential prefix names (Prefix or
+// ReferencePrefix); any other prefix is refused.
+func EncodeAs(prefix string, s *Signer, c Claims) (string, error) {
+	if !knownPrefix(prefix) {
+		return "", fmt.Errorf("credential: unknown prefix %q", prefix)
+	}
 	payload, err := encodeClaims(c)
 	if err != nil {
 		return "", err
@@ -37,9 +44,9 @@ func Encode(s *Signer, c Claims) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("credential: encode COSE_Sign1: %w", err)
 	}
-	text := Prefix + base45Encode(raw)
+	text := prefix + base45Encode(raw)
 	if len(text) > MaxTextLen {
-		return "", fmt.Errorf("credential: code of %d characters exceeds %d (QR version 8-M)", len(text), MaxTextLen)
+		return "", fmt.Errorf("credential: text of %d characters exceeds %d (QR version 8-M)", len(text), MaxTextLen)
 	}
 	return text, nil
 }

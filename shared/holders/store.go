@@ -60,6 +60,15 @@ const (
 	skAccess    = "ACCESS#"
 )
 
+// sortTime is the layout of times in sort keys: fixed width and UTC, so
+// that keys sort as their times do (RFC 3339 with nanoseconds drops
+// trailing zeros, and "05Z" sorts after "05.5Z").
+const sortTime = "2006-01-02T15:04:05.000000000Z"
+
+// TimeKey is t as the holders table's sort keys hold it (ledger and
+// access-log entries), for a capability that mirrors those items.
+func TimeKey(t time.Time) string { return t.UTC().Format(sortTime) }
+
 func holderPK(id string) string { return "HOLDER#" + id }
 func loginPK(sub string) string {
 	sum := sha256.Sum256([]byte(sub))
@@ -421,7 +430,7 @@ func (s *Store) tryTopUp(ctx context.Context, acct Account, entryID string, amou
 	now := s.now()
 	e := Entry{EntryID: entryID, Kind: "top_up", AmountFen: amount, BalanceAfterFen: acct.BalanceFen + amount, CreatedAt: now}
 	pk := holderPK(acct.HolderID)
-	ledger, err := item(pk, skLedger+now.Format(time.RFC3339Nano)+"#"+entryID, e)
+	ledger, err := item(pk, skLedger+TimeKey(now)+"#"+entryID, e)
 	if err != nil {
 		return Entry{}, err
 	}

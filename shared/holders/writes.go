@@ -19,7 +19,7 @@ func AccessWrite(table, holderID string, e AccessEntry) (types.TransactWriteItem
 	if e.EntryID == "" {
 		e.EntryID = newID("acc")
 	}
-	it, err := item(holderPK(holderID), skAccess+e.At.UTC().Format(time.RFC3339Nano)+"#"+e.EntryID, e)
+	it, err := item(holderPK(holderID), skAccess+TimeKey(e.At)+"#"+e.EntryID, e)
 	if err != nil {
 		return types.TransactWriteItem{}, err
 	}
@@ -78,7 +78,7 @@ func ChargeWrites(table string, acct Account, charges ...Charge) ([]types.Transa
 		after := balance - c.AmountFen
 		e := Entry{EntryID: c.EntryID, Kind: c.Kind, AmountFen: -c.AmountFen, BalanceAfterFen: after, CreatedAt: at,
 			UnpaidFen: debtAt(after, acct.PostpaidLimitFen) - debtAt(balance, acct.PostpaidLimitFen)}
-		ledger, err := item(pk, skLedger+at.Format(time.RFC3339Nano)+"#"+c.EntryID, e)
+		ledger, err := item(pk, skLedger+TimeKey(at)+"#"+c.EntryID, e)
 		if err != nil {
 			return nil, nil, err
 		}

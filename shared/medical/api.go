@@ -26,7 +26,18 @@ var errorAnswers = httpapi.ErrorMap{
 	medpolicy.ErrNoPolicy: httpapi.NewError(http.StatusUnprocessableEntity, "no_policy", "no insurance policy is in force for this city and date"),
 	medpolicy.ErrBadBill:  httpapi.NewError(http.StatusUnprocessableEntity, "bill_refused", "the policy refuses this bill"),
 	errCorruptCursor:      httpapi.NewError(http.StatusBadRequest, "invalid_query", "the cursor is not one this API gave out"),
+	ErrVisitClosed:        httpapi.NewError(http.StatusConflict, "visit_closed", "the visit expired or its final bill closed it: scan the patient's code again"),
+	ErrHolderNotActive:    httpapi.NewError(http.StatusConflict, "holder_suspended", "the patient's city code is suspended: the bill cannot be settled with it"),
+	// The policy data cannot split the bill: the provider's tier or the
+	// member's scheme is not in the year's policy. The operator's data is
+	// at fault, not the request, so 500, logged at error with the engine's
+	// reason (which names the tier or scheme and the policy).
+	medpolicy.ErrBadTier:   policyDataFault,
+	medpolicy.ErrBadMember: policyDataFault,
 }
+
+var policyDataFault = httpapi.NewError(http.StatusInternalServerError, "policy_data_fault",
+	"the insurance policy data cannot settle this bill; the operator has been alerted")
 
 // residentAnswers are the answers of the resident's own insurance route.
 var residentAnswers = httpapi.ErrorMap{
@@ -75,6 +86,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.Handle("POST /v1/medical/settlements/{settlement_id}/reversals", a.as(either, a.idem.Require(http.HandlerFunc(a.reverse))))
 	mux.Handle("POST /v1/pharmacy/sales", a.as([]string{KindPharmacy}, a.idem.Require(http.HandlerFunc(a.sell))))
 	mux.Handle("GET /v1/holders/me/insurance", httpapi.RequireScope("resident", http.HandlerFunc(a.insurance)))
+	a.adminRoutes(mux)
 }
 
 type providerKey struct{}
@@ -156,6 +168,7 @@ type visitJSON struct {
 	VisitType    string            `json:"visit_type"`
 	Organisation string            `json:"organisation"`
 	OpenedAt     time.Time         `json:"opened_at"`
+	ExpiresAt    time.Time         `json:"expires_at"`
 	Patient      map[string]any    `json:"patient"`
 	Insurance    insuranceIdentity `json:"insurance"`
 }
@@ -195,18 +208,22 @@ func (a *API) openVisit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusCreated, visitJSON{VisitID: v.ID, VisitType: v.Type, Organisation: v.Org, OpenedAt: v.OpenedAt,
-		Patient: sc.Claims, Insurance: insuranceIdentity{Scheme: ins.Scheme, Retired: ins.Retired, InsuredCity: ins.City}})
+		ExpiresAt: v.ExpiresAt, Patient: sc.Claims, Insurance: insuranceIdentity{Scheme: ins.Scheme, Retired: ins.Retired, InsuredCity: ins.City}})
 }
 
 type billRequest struct {
 	VisitID string `json:"visit_id"`
 	BillID  string `json:"bill_id"`
+	// Final closes the visit with this bill (an inpatient's discharge).
+	Final bool `json:"final"`
 	Lines
 }
 
-// charge validates a bill on one of the caller's visits; needBillID is
-// false for an estimate.
-func (a *API) charge(r *http.Request, needBillID bool) (Charge, error) {
+// charge validates a bill on one of the caller's visits; settling is false
+// for an estimate, which needs no bill id and an open visit (a settlement
+// checks that the visit is open in its own transaction, and a retried
+// final bill answers its settlement after the visit closed).
+func (a *API) charge(r *http.Request, settling bool) (Charge, error) {
 	var req billRequest
 	if err := httpapi.DecodeJSON(r, &req); err != nil {
 		return Charge{}, err
@@ -215,7 +232,7 @@ func (a *API) charge(r *http.Request, needBillID bool) (Charge, error) {
 	if !visitIDPattern.MatchString(req.VisitID) {
 		errs = append(errs, httpapi.FieldError{Field: "visit_id", Code: "invalid", Detail: "the visit_id registration answered"})
 	}
-	if (needBillID || req.BillID != "") && !billIDPattern.MatchString(req.BillID) {
+	if (settling || req.BillID != "") && !billIDPattern.MatchString(req.BillID) {
 		errs = append(errs, httpapi.FieldError{Field: "bill_id", Code: "invalid", Detail: "your bill number: 1 to 64 letters, digits, '.', '_', '-' or '/'"})
 	}
 	lines, lineErrs := req.Lines.validate()
@@ -223,11 +240,16 @@ func (a *API) charge(r *http.Request, needBillID bool) (Charge, error) {
 		return Charge{}, httpapi.Invalid(errs...)
 	}
 	prov := providerOf(r)
-	v, err := a.store.Visit(r.Context(), prov.Org, req.VisitID)
+	read := a.store.ActiveVisit
+	if settling {
+		read = a.store.Visit
+	}
+	v, err := read(r.Context(), prov.Org, req.VisitID)
 	if err != nil {
 		return Charge{}, err
 	}
-	return Charge{Provider: prov, BillID: req.BillID, VisitID: v.ID, VisitType: medpolicy.VisitType(v.Type), HolderID: v.HolderID, Lines: lines}, nil
+	return Charge{Provider: prov, BillID: req.BillID, VisitID: v.ID, VisitType: medpolicy.VisitType(v.Type), HolderID: v.HolderID,
+		Lines: lines, Final: req.Final}, nil
 }
 
 // writeSplitError answers a failed split: the engine's complaint about a
@@ -458,14 +480,17 @@ func (a *API) insurance(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, residentAnswers, err)
 		return
 	}
-	if year := a.store.now().In(shanghai).Year(); ins.Totals.Year != year {
-		ins.Totals = Totals{Year: year}
-	}
-	httpapi.WriteJSON(w, http.StatusOK, insuranceJSON{HolderID: ins.HolderID, Scheme: ins.Scheme, Retired: ins.Retired, InsuredCity: ins.City,
-		PersonalAccountFen: ins.PersonalAccountFen, Currency: "CNY", Year: ins.Totals.Year,
-		OutpatientDeductibleMetFen: ins.Totals.OutpatientDeductibleMetFen, InpatientDeductibleMetFen: ins.Totals.InpatientDeductibleMetFen,
-		FundPaidFen: ins.Totals.FundPaidFen, UpdatedAt: ins.UpdatedAt})
+	httpapi.WriteJSON(w, http.StatusOK, a.insuranceOf(ins))
 }
 
-// shanghai is the time zone of the policy year.
-var shanghai = time.FixedZone("Asia/Shanghai", 8*60*60)
+// insuranceOf is p as answered. Totals of a past year read as this year's
+// zeros.
+func (a *API) insuranceOf(p Profile) insuranceJSON {
+	if year := medpolicy.YearOf(a.store.now()); p.Totals.Year != year {
+		p.Totals = Totals{Year: year}
+	}
+	return insuranceJSON{HolderID: p.HolderID, Scheme: p.Scheme, Retired: p.Retired, InsuredCity: p.City,
+		PersonalAccountFen: p.PersonalAccountFen, Currency: "CNY", Year: p.Totals.Year,
+		OutpatientDeductibleMetFen: p.Totals.OutpatientDeductibleMetFen, InpatientDeductibleMetFen: p.Totals.InpatientDeductibleMetFen,
+		FundPaidFen: p.Totals.FundPaidFen, UpdatedAt: p.UpdatedAt}
+}

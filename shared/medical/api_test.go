@@ -3,6 +3,8 @@ package medical_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -28,7 +30,7 @@ func residentID(first17 string) string { return first17 + string(holders.Residen
 
 func newWorld(t *testing.T, profile medical.Profile) world {
 	t.Helper()
-	api := apitest.New(t)
+	api := apitest.New(t, apitest.WithEnv("HospitalSettleFunction", map[string]string{"MEDICAL_POLICIES_DIR": policiesForNow(t)}))
 	w := world{api: api, resident: api.Token("med-resident", "resident")}
 	r := api.Do(apitest.Request{Method: "POST", Path: "/v1/holders", Token: w.resident, Body: fmt.Sprintf(
 		`{"name":"陈静","document_type":"resident_id","document_number":%q,"date_of_birth":"1979-05-21","nationality":"CHN"}`, residentID("31010619790521002"))})
@@ -37,7 +39,7 @@ func newWorld(t *testing.T, profile medical.Profile) world {
 	}
 	w.holderID = r.JSON["holder_id"].(string)
 	profile.HolderID, profile.City = w.holderID, "sh"
-	store := medical.NewStore(api.DB.Client, api.DB.Tables["MedicalTable"], nil, nil)
+	store := medical.NewStore(api.DB.Client, api.DB.Tables["MedicalTable"], api.DB.Tables["HoldersTable"], nil, nil)
 	if err := store.PutProfile(t.Context(), profile); err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +55,35 @@ func newWorld(t *testing.T, profile medical.Profile) world {
 	w.pharmacy = token("pharmacy-demo-till-1", "scan:pharmacy", "pharmacy-demo")
 	w.stranger = token("clinic-x", "scan:hospital", "unlisted-clinic")
 	return w
+}
+
+// policiesForNow is a policy directory in which the sample policy is in
+// force this year and next (a run across New Year in Shanghai), so that the
+// API's tests, which settle at the present time, expect the sample's
+// numbers whatever year they run in, and whatever later years' files say.
+func policiesForNow(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "infra", "medical", "policies", "sh-2026.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	year := time.Now().In(time.FixedZone("CST", 8*60*60)).Year()
+	for _, y := range []int{year, year + 1} {
+		var doc map[string]any
+		if err := json.Unmarshal(data, &doc); err != nil {
+			t.Fatal(err)
+		}
+		doc["id"], doc["year"] = fmt.Sprint("sh-", y), y
+		out, err := json.Marshal(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprint("sh-", y, ".json")), out, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 // code is a fresh code of the resident's.
@@ -147,6 +178,10 @@ func TestRegisterEstimateSettleAndReverse(t *testing.T) {
 	est := w.post(t, w.hospital, "/v1/medical/settlements/estimates", b, "")
 	if est.Status != 200 {
 		t.Fatalf("estimate: %d %s", est.Status, est.Body)
+	}
+	// The policy in force is this year's, whatever year the test runs in.
+	if want := fmt.Sprint("sh-", time.Now().In(time.FixedZone("CST", 8*60*60)).Year()); est.JSON["policy"] != want {
+		t.Errorf("policy %v, want %s", est.JSON["policy"], want)
 	}
 	if diff := cmp.Diff(before, w.insurance(t)); diff != "" {
 		t.Errorf("an estimate changed the profile (-before +after):\n%s", diff)
@@ -454,7 +489,7 @@ func TestResidentReadsOwnAndDependantsInsurance(t *testing.T) {
 	if r := w.api.Do(apitest.Request{Method: "GET", Path: path, Token: w.resident}); r.Status != 404 || r.Code() != "not_insured" {
 		t.Errorf("uninsured child: %d %s", r.Status, r.Body)
 	}
-	store := medical.NewStore(w.api.DB.Client, w.api.DB.Tables["MedicalTable"], nil, nil)
+	store := medical.NewStore(w.api.DB.Client, w.api.DB.Tables["MedicalTable"], w.api.DB.Tables["HoldersTable"], nil, nil)
 	if err := store.PutProfile(t.Context(), medical.Profile{HolderID: child, Scheme: "resident", City: "sh"}); err != nil {
 		t.Fatal(err)
 	}
@@ -473,5 +508,129 @@ func TestResidentReadsOwnAndDependantsInsurance(t *testing.T) {
 		if r := w.api.Do(apitest.Request{Method: "GET", Path: p, Token: other}); r.Status != 404 || r.Code() != code {
 			t.Errorf("another resident GET %s: %d %s, want %s", p, r.Status, r.Body, code)
 		}
+	}
+}
+
+// put sends a PUT with body (JSON).
+func (w world) put(t *testing.T, token, path string, body any) apitest.Response {
+	t.Helper()
+	return w.api.Do(apitest.Request{Method: "PUT", Path: path, Token: token, Body: mustJSON(t, body)})
+}
+
+func TestTheBureauEnrolsAndCredits(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, medical.Profile{Scheme: "resident"})
+	bureau, err := w.api.TokenWithOrg("social-security-demo-enrolment", "insurance:admin", "social-security-demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The resident's dependant has no profile until the bureau enrols them.
+	r := w.post(t, w.resident, "/v1/holders/me/dependants", map[string]string{"name": "陈小米", "document_type": "resident_id",
+		"document_number": residentID("31010620180304002"), "date_of_birth": "2018-03-04", "nationality": "CHN", "relationship": "child"}, "")
+	if r.Status != 201 {
+		t.Fatalf("enroll dependant: %d %s", r.Status, r.Body)
+	}
+	child := r.JSON["holder_id"].(string)
+	profile := "/v1/medical/insurance-profiles/" + child
+	childInsurance := func() apitest.Response {
+		return w.api.Do(apitest.Request{Method: "GET", Path: "/v1/holders/me/insurance?holder_id=" + child, Token: w.resident})
+	}
+
+	enrolled := w.put(t, bureau, profile, map[string]any{"scheme": "employee", "retired": false, "insured_city": "sh"})
+	if enrolled.Status != 201 || enrolled.JSON["scheme"] != "employee" || num(enrolled.JSON["personal_account_fen"]) != 0 || num(enrolled.JSON["version"]) != 0 {
+		t.Fatalf("enrol: %d %s", enrolled.Status, enrolled.Body)
+	}
+	if again := w.put(t, bureau, profile, map[string]any{"scheme": "employee", "insured_city": "sh"}); again.Status != 200 || num(again.JSON["version"]) != 0 {
+		t.Errorf("the same enrolment again: %d %s", again.Status, again.Body)
+	}
+
+	// A yearly credit, retried with the same key, counts once; the same key
+	// for another amount is refused.
+	credit := map[string]any{"amount_fen": 120_000, "reference": "SSB-2026-ANNUAL"}
+	first := w.post(t, bureau, profile+"/credits", credit, "credit-annual")
+	if first.Status != 201 || num(first.JSON["personal_account_fen"]) != 120_000 || first.JSON["credited_by"] != "social-security-demo" {
+		t.Fatalf("credit: %d %s", first.Status, first.Body)
+	}
+	if replay := w.post(t, bureau, profile+"/credits", credit, "credit-annual"); replay.Status != 201 || replay.Header.Get("Idempotent-Replayed") != "true" ||
+		replay.JSON["credit_id"] != first.JSON["credit_id"] {
+		t.Errorf("retried credit: %d %s", replay.Status, replay.Body)
+	}
+	if reused := w.post(t, bureau, profile+"/credits", map[string]any{"amount_fen": 1}, "credit-annual"); reused.Status != 422 || reused.Code() != "idempotency_key_reused" {
+		t.Errorf("another credit under the key: %d %s", reused.Status, reused.Body)
+	}
+	if monthly := w.post(t, bureau, profile+"/credits", map[string]any{"amount_fen": 10_000}, "credit-2026-01"); monthly.Status != 201 || num(monthly.JSON["personal_account_fen"]) != 130_000 {
+		t.Errorf("a second credit: %d %s", monthly.Status, monthly.Body)
+	}
+	// A change of scheme keeps the money; the resident sees it all.
+	changed := w.put(t, bureau, profile, map[string]any{"scheme": "resident", "retired": false, "insured_city": "sh"})
+	if changed.Status != 200 || changed.JSON["scheme"] != "resident" || num(changed.JSON["personal_account_fen"]) != 130_000 || num(changed.JSON["version"]) != 3 {
+		t.Errorf("change of scheme: %d %s", changed.Status, changed.Body)
+	}
+	if got := childInsurance(); got.Status != 200 || got.JSON["scheme"] != "resident" || num(got.JSON["personal_account_fen"]) != 130_000 {
+		t.Errorf("the resident reads the child's insurance: %d %s", got.Status, got.Body)
+	}
+	if got := w.api.Do(apitest.Request{Method: "GET", Path: profile, Token: bureau}); got.Status != 200 || num(got.JSON["version"]) != 3 {
+		t.Errorf("the bureau reads the profile: %d %s", got.Status, got.Body)
+	}
+
+	// Refusals change nothing.
+	unknown := "/v1/medical/insurance-profiles/hdr_" + strings.Repeat("a", 26)
+	tests := []struct {
+		name   string
+		resp   apitest.Response
+		status int
+		code   string
+	}{
+		{"a hospital enrols", w.put(t, w.hospital, profile, map[string]any{"scheme": "employee", "insured_city": "sh"}), 403, "forbidden"},
+		{"a resident credits", w.post(t, w.resident, profile+"/credits", credit, "c-r"), 403, "forbidden"},
+		{"unknown scheme", w.put(t, bureau, profile, map[string]any{"scheme": "gold", "insured_city": "sh"}), 422, "validation_failed"},
+		{"no city", w.put(t, bureau, profile, map[string]any{"scheme": "employee"}), 422, "validation_failed"},
+		{"unknown field", w.put(t, bureau, profile, map[string]any{"scheme": "employee", "insured_city": "sh", "personal_account_fen": 1}), 400, "unknown_field"},
+		{"unknown holder", w.put(t, bureau, unknown, map[string]any{"scheme": "employee", "insured_city": "sh"}), 404, "holder_not_found"},
+		{"not a holder id", w.put(t, bureau, "/v1/medical/insurance-profiles/hdr_x", map[string]any{"scheme": "employee", "insured_city": "sh"}), 404, "holder_not_found"},
+		{"credit without a key", w.post(t, bureau, profile+"/credits", credit, ""), 400, "idempotency_key_required"},
+		{"zero credit", w.post(t, bureau, profile+"/credits", map[string]any{"amount_fen": 0}, "c-0"), 422, "validation_failed"},
+		{"credit an unknown holder", w.post(t, bureau, unknown+"/credits", credit, "c-u"), 404, "not_insured"},
+	}
+	for _, tc := range tests {
+		if tc.resp.Status != tc.status || tc.resp.Code() != tc.code {
+			t.Errorf("%s: %d %s, want %d %s", tc.name, tc.resp.Status, tc.resp.Body, tc.status, tc.code)
+		}
+	}
+	if got := childInsurance(); num(got.JSON["personal_account_fen"]) != 130_000 || got.JSON["scheme"] != "resident" {
+		t.Errorf("refusals changed the profile: %s", got.Body)
+	}
+}
+
+func TestAFinalBillClosesTheVisit(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, medical.Profile{Scheme: "employee", PersonalAccountFen: 100_000})
+	r := w.post(t, w.hospital, "/v1/medical/visits", map[string]string{"code": w.code(t), "visit_type": "inpatient"}, "v-in")
+	if r.Status != 201 {
+		t.Fatalf("open visit: %d %s", r.Status, r.Body)
+	}
+	opened, _ := time.Parse(time.RFC3339Nano, r.JSON["opened_at"].(string))
+	expires, _ := time.Parse(time.RFC3339Nano, r.JSON["expires_at"].(string))
+	if d := expires.Sub(opened); d < medical.InpatientVisitFor-time.Second || d > medical.InpatientVisitFor {
+		t.Errorf("an inpatient visit open for %v, want %v", d, medical.InpatientVisitFor)
+	}
+	visitID := r.JSON["visit_id"].(string)
+	interim := w.post(t, w.hospital, "/v1/medical/settlements", newBill(visitID, "INTERIM-1", line{"XA01", "A", 1, 20_000}), "s-1")
+	discharge := newBill(visitID, "DISCHARGE", line{"XA01", "A", 1, 30_000})
+	final := map[string]any{"visit_id": visitID, "bill_id": discharge.BillID, "lines": discharge.Lines, "total_fen": discharge.TotalFen, "final": true}
+	closing := w.post(t, w.hospital, "/v1/medical/settlements", final, "s-2")
+	if interim.Status != 201 || closing.Status != 201 {
+		t.Fatalf("interim %d %s, discharge %d %s", interim.Status, interim.Body, closing.Status, closing.Body)
+	}
+	after := newBill(visitID, "LATE", line{"XA01", "A", 1, 1_000})
+	if late := w.post(t, w.hospital, "/v1/medical/settlements", after, "s-3"); late.Status != 409 || late.Code() != "visit_closed" {
+		t.Errorf("a bill after discharge: %d %s", late.Status, late.Body)
+	}
+	if est := w.post(t, w.hospital, "/v1/medical/settlements/estimates", after, ""); est.Status != 409 || est.Code() != "visit_closed" {
+		t.Errorf("an estimate after discharge: %d %s", est.Status, est.Body)
+	}
+	// The discharge bill retried (a lost answer, another key) answers its settlement.
+	if again := w.post(t, w.hospital, "/v1/medical/settlements", final, "s-4"); again.Status != 200 || again.JSON["settlement_id"] != closing.JSON["settlement_id"] {
+		t.Errorf("the discharge bill again: %d %s", again.Status, again.Body)
 	}
 }

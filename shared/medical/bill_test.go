@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -149,6 +151,105 @@ func TestLoadProviders(t *testing.T) {
 		}
 		if _, err := LoadProviders(path); err == nil {
 			t.Errorf("%s: loaded", name)
+		}
+	}
+}
+
+// TestCheckTiers: a provider whose tier the policy in force has no rules
+// for fails the cold start; a city or year without a policy is not checked.
+func TestCheckTiers(t *testing.T) {
+	t.Parallel()
+	providers, err := LoadProviders(filepath.Join("..", "..", "infra", "medical", "providers.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	real, err := medpolicy.Load(filepath.Join("..", "..", "infra", "medical", "policies"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The sample without tier 1 (community hospitals) anywhere.
+	data, err := os.ReadFile(filepath.Join("..", "..", "infra", "medical", "policies", "sh-2026.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var dropTier1 func(v any)
+	dropTier1 = func(v any) {
+		if m, ok := v.(map[string]any); ok {
+			for k, sub := range m {
+				if k == "fund_share_bp" || k == "fen_by_tier" {
+					delete(sub.(map[string]any), "1")
+				}
+				dropTier1(sub)
+			}
+		}
+	}
+	dropTier1(doc)
+	dir := t.TempDir()
+	out, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "sh-2026.json"), out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	noTier1, err := medpolicy.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	community := Providers{"clinic-community-demo": providers["clinic-community-demo"]}
+	tests := []struct {
+		name      string
+		providers Providers
+		policies  *medpolicy.Policies
+		at        time.Time
+		wantErr   bool
+	}{
+		{"the demo providers and policies", providers, real, policyDay, false},
+		{"a tier-1 clinic, a policy without tier 1", community, noTier1, policyDay, true},
+		{"the same policy the year before: next year's is checked too", community, noTier1, policyDay.AddDate(-1, 0, 0), true},
+		{"no policy in force", community, noTier1, policyDay.AddDate(2, 0, 0), false},
+		{"tiers 2 and 3 and the pharmacy", Providers{"hospital-demo": providers["hospital-demo"], "pharmacy-demo": providers["pharmacy-demo"]}, noTier1, policyDay, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := tc.providers.CheckTiers(tc.policies, tc.at)
+			if (err != nil) != tc.wantErr || err != nil && (!errors.Is(err, medpolicy.ErrBadTier) || !strings.Contains(err.Error(), "clinic-community-demo")) {
+				t.Errorf("CheckTiers: %v, want an error %v", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestSplitErrorAnswers: how a failed split is answered — a line's fault
+// names the line, the policy data's faults are 500 policy_data_fault (not
+// the generic internal error), a missing policy is no_policy.
+func TestSplitErrorAnswers(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{fmt.Errorf("split: %w", fmt.Errorf("%w: tier 2 for a pharmacy bill", medpolicy.ErrBadTier)), 500, "policy_data_fault"},
+		{fmt.Errorf("split: %w", fmt.Errorf("%w: scheme \"resident\" not in policy sh-2026", medpolicy.ErrBadMember)), 500, "policy_data_fault"},
+		{fmt.Errorf("split: %w", medpolicy.ErrNoPolicy), 422, "no_policy"},
+		{fmt.Errorf("split: %w", &medpolicy.LineError{Index: 2, Err: medpolicy.ErrUnknownCategory}), 422, "validation_failed"},
+		{ErrVisitClosed, 409, "visit_closed"},
+		{ErrHolderNotActive, 409, "holder_suspended"},
+	}
+	for _, tc := range tests {
+		rec := httptest.NewRecorder()
+		writeSplitError(rec, httptest.NewRequest("POST", "/v1/medical/settlements", nil), tc.err)
+		var body struct {
+			Code string `json:"code"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != tc.status || body.Code != tc.code {
+			t.Errorf("%v: %d %s, want %d %s", tc.err, rec.Code, rec.Body, tc.status, tc.code)
 		}
 	}
 }

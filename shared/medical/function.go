@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/citycode/citycode/shared/app"
 	"github.com/citycode/citycode/shared/awsclient"
@@ -61,6 +62,9 @@ func New(ctx context.Context, env app.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := providers.CheckTiers(policies, time.Now()); err != nil {
+		return nil, err
+	}
 	log := logger(env)
 	scanner, err := scan.New(env, log)
 	if err != nil {
@@ -71,7 +75,7 @@ func New(ctx context.Context, env app.Env) (http.Handler, error) {
 		return nil, err
 	}
 	db := awsclient.DynamoDB(awsCfg, env)
-	store := NewStore(db, cfg.MedicalTable, outbox.New(db, cfg.Events.Table, cfg.Events.Retention), policies)
+	store := NewStore(db, cfg.MedicalTable, cfg.HoldersTable, outbox.New(db, cfg.Events.Table, cfg.Events.Retention), policies)
 	// Only logins and dependant links are read: no document key needed.
 	hs := holders.NewStore(db, cfg.HoldersTable, nil)
 	mux := http.NewServeMux()

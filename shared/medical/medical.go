@@ -23,6 +23,11 @@ var (
 	ErrBillReused         = errors.New("medical: bill id settled with another bill")
 	ErrReplayed           = errors.New("medical: code already accepted")
 	ErrBusy               = errors.New("medical: profile busy")
+	ErrVisitClosed        = errors.New("medical: visit expired or closed")
+	ErrHolderNotActive    = errors.New("medical: holder not active")
+	ErrHolderNotFound     = errors.New("medical: no such holder")
+	ErrCreditReused       = errors.New("medical: credit key used for another credit")
+	ErrBalanceLimit       = errors.New("medical: personal account above its limit")
 	errCorruptCursor      = errors.New("medical: bad cursor")
 )
 
@@ -60,9 +65,43 @@ func (p Profile) member() medpolicy.Member {
 		Totals: medpolicy.Totals(p.Totals)}
 }
 
+// Identity is what the social security bureau says of a member: the
+// scheme, retired or not, and the insured city.
+type Identity struct {
+	Scheme  string
+	Retired bool
+	City    string
+}
+
+func (p Profile) identity() Identity {
+	return Identity{Scheme: p.Scheme, Retired: p.Retired, City: p.City}
+}
+
+// Credit is the social security bureau's credit to a member's personal
+// account (the yearly or monthly allocation), applied once per ID.
+type Credit struct {
+	ID        string `dynamodbav:"credit_id"`
+	HolderID  string `dynamodbav:"holder_id"`
+	AmountFen int64  `dynamodbav:"amount_fen"`
+	// Reference is the bureau's own reference for the credit (optional).
+	Reference       string    `dynamodbav:"reference,omitempty"`
+	BalanceAfterFen int64     `dynamodbav:"balance_after_fen"`
+	By              string    `dynamodbav:"by"` // the bureau's organisation
+	At              time.Time `dynamodbav:"credited_at"`
+}
+
+// How long a visit takes bills: an outpatient visit for a day after the
+// scan; an inpatient one until its final (discharge) bill closes it, and
+// at most InpatientVisitFor, so that a stay whose discharge was never
+// billed does not stay open for ever.
+const (
+	OutpatientVisitFor = 24 * time.Hour
+	InpatientVisitFor  = 180 * 24 * time.Hour
+)
+
 // Visit is a patient's registration at a hospital: opened by a scan of the
 // patient's code, it lets that hospital, and no other, settle bills for
-// the patient.
+// the patient until it expires or its final bill closes it.
 type Visit struct {
 	ID       string    `dynamodbav:"visit_id"`
 	Org      string    `dynamodbav:"org"`
@@ -70,7 +109,15 @@ type Visit struct {
 	Type     string    `dynamodbav:"visit_type"`
 	OpenedAt time.Time `dynamodbav:"opened_at"`
 	OpenedBy string    `dynamodbav:"opened_by"`
+	// ExpiresAt (epoch seconds in the table, for conditions) ends the
+	// visit's bills.
+	ExpiresAt time.Time `dynamodbav:"expires_at,unixtime"`
+	// ClosedAt is when the visit's final bill closed it.
+	ClosedAt *time.Time `dynamodbav:"closed_at,omitempty"`
 }
+
+// open reports whether the visit takes bills at t.
+func (v Visit) open(t time.Time) bool { return v.ClosedAt == nil && t.Before(v.ExpiresAt) }
 
 // Amounts are the FHIR ClaimResponse adjudication of a line or a bill, in
 // fen.

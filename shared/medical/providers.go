@@ -4,8 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
+	"slices"
+	"time"
+
+	"github.com/citycode/citycode/shared/medpolicy"
 )
 
 // Kinds of provider.
@@ -71,4 +76,38 @@ func LoadProviders(path string) (Providers, error) {
 		return nil, errors.New("providers: the file lists none")
 	}
 	return ps, nil
+}
+
+// CheckTiers makes sure the policies in force this year and next, for each
+// provider's city, have rules for the provider's tier, so that a provider
+// listed with a tier its policy does not know fails the cold start rather
+// than its patients' bills (medpolicy.ErrBadTier). A city or year without
+// a policy is not checked: its bills answer no_policy.
+func (ps Providers) CheckTiers(policies *medpolicy.Policies, at time.Time) error {
+	probe := []medpolicy.Line{{ItemCode: "PROBE", Category: medpolicy.CategoryA, Quantity: 1, AmountFen: 1}}
+	for _, org := range slices.Sorted(maps.Keys(ps)) {
+		p := ps[org]
+		visits := []medpolicy.VisitType{medpolicy.Outpatient, medpolicy.Inpatient}
+		if p.Kind == KindPharmacy {
+			visits = []medpolicy.VisitType{medpolicy.Pharmacy}
+		}
+		for _, on := range []time.Time{at, at.AddDate(1, 0, 0)} {
+			policy, err := policies.For(p.City, on)
+			if errors.Is(err, medpolicy.ErrNoPolicy) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			for _, vt := range visits {
+				for _, m := range []medpolicy.Member{{Scheme: medpolicy.Employee}, {Scheme: medpolicy.Employee, Retired: true}, {Scheme: medpolicy.Resident}} {
+					_, err := policy.Split(medpolicy.Bill{VisitType: vt, Tier: p.Tier, Lines: probe, Date: on}, m)
+					if errors.Is(err, medpolicy.ErrBadTier) {
+						return fmt.Errorf("providers: %s (%s, tier %d): %w", org, p.Kind, p.Tier, err)
+					}
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/citycode/citycode/shared/awsclient"
+	"github.com/citycode/citycode/shared/holders"
 	"github.com/citycode/citycode/shared/medpolicy"
 	"github.com/citycode/citycode/shared/outbox"
 )
@@ -26,15 +27,16 @@ import (
 type Store struct {
 	db       *dynamodb.Client
 	table    string
+	holders  string // HoldersTable: a holder's status is checked in the writes
 	outbox   *outbox.Outbox
 	policies *medpolicy.Policies
 	now      func() time.Time
 }
 
-// NewStore returns a Store on table, splitting bills by policies and
-// writing events through ob.
-func NewStore(db *dynamodb.Client, table string, ob *outbox.Outbox, policies *medpolicy.Policies) *Store {
-	return &Store{db: db, table: table, outbox: ob, policies: policies, now: func() time.Time { return time.Now().UTC() }}
+// NewStore returns a Store on table, checking holders in holdersTable,
+// splitting bills by policies and writing events through ob.
+func NewStore(db *dynamodb.Client, table, holdersTable string, ob *outbox.Outbox, policies *medpolicy.Policies) *Store {
+	return &Store{db: db, table: table, holders: holdersTable, outbox: ob, policies: policies, now: func() time.Time { return time.Now().UTC() }}
 }
 
 const (
@@ -42,6 +44,10 @@ const (
 	skVisit      = "VISIT#"
 	skBill       = "BILL#"
 	skSettlement = "SETTLEMENT#"
+	skCredit     = "CREDIT#"
+	// skHolder is the holders table's profile item, whose status says
+	// whether the holder is active.
+	skHolder = "PROFILE"
 	// maxAttempts bounds the retries of a profile write under contention.
 	maxAttempts = 50
 )
@@ -88,25 +94,131 @@ func (s *Store) get(ctx context.Context, pk, sk string, v any) (found bool, err 
 }
 
 // PutProfile creates p (the bureau's enrollment of a holder in a scheme;
-// the seeder's); ErrProfileExists if the holder has one.
+// the seeder's); ErrProfileExists if the holder has one, ErrHolderNotFound
+// if the holders table has no such holder.
 func (s *Store) PutProfile(ctx context.Context, p Profile) error {
-	if p.HolderID == "" || p.City == "" || p.PersonalAccountFen < 0 ||
+	if p.HolderID == "" || p.City == "" || p.PersonalAccountFen < 0 || p.PersonalAccountFen > medpolicy.MaxMemberFen ||
 		(p.Scheme != string(medpolicy.Employee) && p.Scheme != string(medpolicy.Resident)) {
-		return fmt.Errorf("put profile: %+v needs a holder, a city, a scheme (employee or resident) and no negative balance", p)
+		return fmt.Errorf("put profile: %+v needs a holder, a city, a scheme (employee or resident) and a balance within 0..%d", p, medpolicy.MaxMemberFen)
 	}
 	p.Version, p.UpdatedAt = 0, s.now()
 	it, err := item(holderPK(p.HolderID), skInsurance, p)
 	if err != nil {
 		return err
 	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{s.putNew(it)}})
-	if len(cancelled(err)) > 0 {
+	holder := types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{TableName: aws.String(s.holders),
+		Key: key(holderPK(p.HolderID), skHolder), ConditionExpression: aws.String("attribute_exists(pk)")}}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{holder, s.putNew(it)}})
+	failed := cancelled(err)
+	switch {
+	case err == nil:
+		return nil
+	case failed[1]:
 		return ErrProfileExists
+	case failed[0]:
+		return ErrHolderNotFound
 	}
-	if err != nil {
-		return fmt.Errorf("put profile: %w", err)
+	return fmt.Errorf("put profile: %w", err)
+}
+
+// Enrol gives holderID the identity id: a new profile (an empty personal
+// account, no totals; created true) if the holder has none, or else the
+// profile's scheme, retired flag and insured city changed, its money and
+// totals kept, conditional on the version read, so that a concurrent
+// settlement or credit makes it read again and retry. The same identity
+// again changes nothing. ErrHolderNotFound if there is no such holder.
+func (s *Store) Enrol(ctx context.Context, holderID string, id Identity) (Profile, bool, error) {
+	for attempt := 1; ; attempt++ {
+		p, err := s.Profile(ctx, holderID)
+		switch {
+		case errors.Is(err, ErrNotInsured):
+			err = s.PutProfile(ctx, Profile{HolderID: holderID, Scheme: id.Scheme, Retired: id.Retired, City: id.City})
+			if errors.Is(err, ErrProfileExists) {
+				continue // enrolled meanwhile: change that profile
+			}
+			if err != nil {
+				return Profile{}, false, err
+			}
+			p, err = s.Profile(ctx, holderID)
+			return p, true, err
+		case err != nil:
+			return Profile{}, false, err
+		case p.identity() == id:
+			return p, false, nil
+		}
+		next := p
+		next.Scheme, next.Retired, next.City, next.Version, next.UpdatedAt = id.Scheme, id.Retired, id.City, p.Version+1, s.now()
+		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(s.table), Key: key(holderPK(holderID), skInsurance),
+			UpdateExpression:    aws.String("SET scheme = :scheme, retired = :retired, insured_city = :city, version = :next, updated_at = :now"),
+			ConditionExpression: aws.String("version = :version"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":scheme": str(next.Scheme), ":retired": &types.AttributeValueMemberBOOL{Value: next.Retired}, ":city": str(next.City),
+				":next": num(next.Version), ":version": num(p.Version), ":now": str(next.UpdatedAt.Format(time.RFC3339Nano)),
+			},
+		})
+		var ccf *types.ConditionalCheckFailedException
+		switch {
+		case err == nil:
+			return next, false, nil
+		case !errors.As(err, &ccf):
+			return Profile{}, false, fmt.Errorf("enrol: %w", err)
+		}
+		if err := s.backoff(ctx, attempt); err != nil {
+			return Profile{}, false, err
+		}
 	}
-	return nil
+}
+
+// CreditAccount adds c.AmountFen to c.HolderID's personal account, once per
+// c.ID: the credit record (new) and the profile's balance (conditional on
+// the version read) are one transaction, and a concurrent settlement makes
+// it read again and retry. The same c.ID again answers the first credit
+// (created false) if it is the same credit, ErrCreditReused if not.
+func (s *Store) CreditAccount(ctx context.Context, c Credit) (Credit, bool, error) {
+	for attempt := 1; ; attempt++ {
+		var prev Credit
+		found, err := s.get(ctx, holderPK(c.HolderID), skCredit+c.ID, &prev)
+		switch {
+		case err != nil:
+			return Credit{}, false, err
+		case found && (prev.AmountFen != c.AmountFen || prev.Reference != c.Reference):
+			return Credit{}, false, ErrCreditReused
+		case found:
+			return prev, false, nil
+		}
+		p, err := s.Profile(ctx, c.HolderID)
+		if err != nil {
+			return Credit{}, false, err
+		}
+		if c.AmountFen <= 0 || p.PersonalAccountFen > medpolicy.MaxMemberFen-c.AmountFen {
+			return Credit{}, false, ErrBalanceLimit
+		}
+		after := p
+		after.PersonalAccountFen += c.AmountFen
+		c.BalanceAfterFen, c.At = after.PersonalAccountFen, s.now()
+		record, err := item(holderPK(c.HolderID), skCredit+c.ID, c)
+		if err != nil {
+			return Credit{}, false, err
+		}
+		profile, err := s.profileWrite(p, after)
+		if err != nil {
+			return Credit{}, false, err
+		}
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{s.putNew(record), profile}})
+		failed := cancelled(err)
+		switch {
+		case err == nil:
+			return c, true, nil
+		case failed[0]:
+			continue // credited meanwhile: the next round answers it
+		case !s.contended(err, failed, 1, 2):
+			return Credit{}, false, fmt.Errorf("credit: %w", err)
+		}
+		if err := s.backoff(ctx, attempt); err != nil {
+			return Credit{}, false, err
+		}
+	}
 }
 
 // Profile reads a holder's insurance profile; ErrNotInsured if none.
@@ -146,6 +258,10 @@ type Accept func() ([]types.TransactWriteItem, error)
 // code was accepted before.
 func (s *Store) OpenVisit(ctx context.Context, v Visit, accept Accept) (Visit, error) {
 	v.ID, v.OpenedAt = "vst_"+hexID(uuid.New()), s.now()
+	v.ExpiresAt = v.OpenedAt.Add(OutpatientVisitFor).Truncate(time.Second)
+	if v.Type == string(medpolicy.Inpatient) {
+		v.ExpiresAt = v.OpenedAt.Add(InpatientVisitFor).Truncate(time.Second)
+	}
 	writes, err := accept()
 	if err != nil {
 		return Visit{}, err
@@ -174,6 +290,17 @@ func (s *Store) Visit(ctx context.Context, org, id string) (Visit, error) {
 	return v, err
 }
 
+// ActiveVisit reads org's visit id for a bill: ErrVisitNotFound for any
+// other organisation's, ErrVisitClosed once it expired or its final bill
+// closed it.
+func (s *Store) ActiveVisit(ctx context.Context, org, id string) (Visit, error) {
+	v, err := s.Visit(ctx, org, id)
+	if err == nil && !v.open(s.now()) {
+		return Visit{}, ErrVisitClosed
+	}
+	return v, err
+}
+
 // Charge is a bill to split: where, for whom, what.
 type Charge struct {
 	Provider  Provider
@@ -185,6 +312,8 @@ type Charge struct {
 	// Accept, when set, puts a scanned code to use in the settlement's
 	// transaction (a pharmacy sale).
 	Accept Accept
+	// Final closes the visit with this bill (an inpatient's discharge).
+	Final bool
 }
 
 func (c Charge) fingerprint() string { return fingerprint(c.VisitID, c.Lines) }
@@ -212,7 +341,7 @@ func (s *Store) split(c Charge, p Profile) (Settlement, Profile, error) {
 	}
 	sp, err := policy.Split(medpolicy.Bill{VisitType: c.VisitType, Tier: c.Provider.Tier, Lines: c.Lines, Date: at}, p.member())
 	if err != nil {
-		return Settlement{}, Profile{}, err
+		return Settlement{}, Profile{}, fmt.Errorf("split %s's bill for %s under %s: %w", c.Provider.Org, c.HolderID, policy.ID, err)
 	}
 	st := Settlement{BillID: c.BillID, VisitID: c.VisitID, Org: c.Provider.Org, ProviderKind: c.Provider.Kind,
 		Tier: c.Provider.Tier, VisitType: string(c.VisitType), HolderID: c.HolderID, Scheme: p.Scheme, Retired: p.Retired,
@@ -275,7 +404,9 @@ func (s *Store) Settled(ctx context.Context, c Charge) (*Settlement, error) {
 
 // Settle splits c and writes, in one transaction: the bill marker (so a
 // bill id settles once), the settlement, the member's new totals and
-// personal account (conditional on the profile's version) and the event.
+// personal account (conditional on the profile's version), a check that
+// the holder is active (ErrHolderNotActive), the visit's check that it is
+// open (ErrVisitClosed), or its closing for a final bill, and the event.
 // A concurrent change of the profile makes it read the profile again,
 // split again and retry. The same bill id again returns the first
 // settlement (created false) when the bill is the same, ErrBillReused
@@ -316,7 +447,10 @@ func (s *Store) Settle(ctx context.Context, c Charge) (Settlement, bool, error) 
 		if err != nil {
 			return Settlement{}, false, err
 		}
-		own = append(own, s.putNew(marker), s.putNew(record), profile)
+		own = append(own, s.putNew(marker), s.putNew(record), profile, s.holderActive(st.HolderID))
+		if c.VisitID != "" {
+			own = append(own, s.visitWrite(c, st.SettledAt))
+		}
 		err = s.transact(ctx, own, completed(st))
 		failed := cancelled(err)
 		switch {
@@ -326,13 +460,42 @@ func (s *Store) Settle(ctx context.Context, c Charge) (Settlement, bool, error) 
 			continue // settled meanwhile: the next round answers it
 		case first > 0 && failed[0]:
 			return Settlement{}, false, ErrReplayed
-		case !s.contended(err, failed, first+2):
+		case failed[first+3]:
+			return Settlement{}, false, ErrHolderNotActive
+		case failed[first+4]:
+			return Settlement{}, false, ErrVisitClosed
+		case !s.contended(err, failed, first+2, len(own)):
 			return Settlement{}, false, fmt.Errorf("settle: %w", err)
 		}
 		if err := s.backoff(ctx, attempt); err != nil {
 			return Settlement{}, false, err
 		}
 	}
+}
+
+// holderActive checks, in a transaction, that the holder's status in the
+// holders table is active: a holder suspended after the scan is not
+// settled for.
+func (s *Store) holderActive(holderID string) types.TransactWriteItem {
+	return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		TableName: aws.String(s.holders), Key: key(holderPK(holderID), skHolder),
+		ConditionExpression:       aws.String("#status = :active"),
+		ExpressionAttributeNames:  map[string]string{"#status": "status"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":active": str(holders.StatusActive)},
+	}}
+}
+
+// visitWrite checks, in a transaction, that c's visit is open at t, and
+// closes it if c is its final bill.
+func (s *Store) visitWrite(c Charge, t time.Time) types.TransactWriteItem {
+	k, cond := key(orgPK(c.Provider.Org), skVisit+c.VisitID), aws.String("attribute_not_exists(closed_at) AND expires_at > :now")
+	if !c.Final {
+		return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{TableName: aws.String(s.table), Key: k,
+			ConditionExpression: cond, ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(t.Unix())}}}
+	}
+	return types.TransactWriteItem{Update: &types.Update{TableName: aws.String(s.table), Key: k,
+		UpdateExpression: aws.String("SET closed_at = :closed"), ConditionExpression: cond,
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(t.Unix()), ":closed": str(t.Format(time.RFC3339Nano))}}}
 }
 
 // Settlement reads org's settlement id; ErrSettlementNotFound for any
@@ -384,7 +547,7 @@ func (s *Store) Reverse(ctx context.Context, org, id, reason string) (Settlement
 			return st, true, nil
 		case failed[0]:
 			continue // reversed meanwhile: the next round answers it
-		case !s.contended(err, failed, 1):
+		case !s.contended(err, failed, 1, 2):
 			return Settlement{}, false, fmt.Errorf("reverse: %w", err)
 		}
 		if err := s.backoff(ctx, attempt); err != nil {
@@ -418,9 +581,10 @@ func (s *Store) transact(ctx context.Context, own []types.TransactWriteItem, eve
 
 // contended reports whether a cancelled transaction lost a race worth
 // retrying: the profile at index profile changed, an event's sequence moved
-// on, or an item was held by another transaction.
-func (s *Store) contended(err error, failed map[int]bool, profile int) bool {
-	return failed[profile] || outbox.Retryable(err, profile+1)
+// on (the events start at index events), or an item was held by another
+// transaction.
+func (s *Store) contended(err error, failed map[int]bool, profile, events int) bool {
+	return failed[profile] || outbox.Retryable(err, events)
 }
 
 // backoff waits a jittered, growing while before attempt+1; ErrBusy after

@@ -11,10 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/citycode/citycode/shared/dynamotest"
+	"github.com/citycode/citycode/shared/holders"
 	"github.com/citycode/citycode/shared/medpolicy"
 	"github.com/citycode/citycode/shared/outbox"
 	"github.com/citycode/citycode/shared/outbox/outboxtest"
@@ -44,7 +47,7 @@ func newWorld(t *testing.T) world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := NewStore(db.Client, db.Tables["MedicalTable"], outbox.New(db.Client, db.Tables["EventsTable"], time.Hour), policies)
+	store := NewStore(db.Client, db.Tables["MedicalTable"], db.Tables["HoldersTable"], outbox.New(db.Client, db.Tables["EventsTable"], time.Hour), policies)
 	start := time.Now()
 	store.now = func() time.Time { return policyDay.Add(time.Since(start)) }
 	return world{db: db, store: store, providers: providers, policies: policies}
@@ -57,9 +60,28 @@ func holderID() string {
 	return "hdr_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 }
 
+// holder puts an active holder's profile item in the holders table (the
+// status is all the medical store reads of it) and returns its id.
+func (w world) holder(t *testing.T) string {
+	t.Helper()
+	id := holderID()
+	w.setStatus(t, id, holders.StatusActive)
+	return id
+}
+
+// setStatus sets a holder's status, as the holders capability would.
+func (w world) setStatus(t *testing.T, id, status string) {
+	t.Helper()
+	_, err := w.db.Client.PutItem(t.Context(), &dynamodb.PutItemInput{TableName: aws.String(w.db.Tables["HoldersTable"]),
+		Item: map[string]types.AttributeValue{"pk": str(holderPK(id)), "sk": str(skHolder), "holder_id": str(id), "status": str(status)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (w world) insured(t *testing.T, p Profile) Profile {
 	t.Helper()
-	p.HolderID, p.City = holderID(), "sh"
+	p.HolderID, p.City = w.holder(t), "sh"
 	if err := w.store.PutProfile(t.Context(), p); err != nil {
 		t.Fatal(err)
 	}
@@ -358,5 +380,219 @@ func TestRestored(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestASuspendedHolderIsNotSettled(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	w := newWorld(t)
+	p0 := w.insured(t, Profile{Scheme: "employee", PersonalAccountFen: 80_000})
+	settled, _, err := w.store.Settle(ctx, w.charge(t, "hospital-demo", p0.HolderID, "BEFORE", medpolicy.Outpatient, line("XA01", medpolicy.CategoryA, 10_000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	visit := w.charge(t, "hospital-demo", p0.HolderID, "AFTER", medpolicy.Outpatient, line("XA01", medpolicy.CategoryA, 10_000))
+	sale := w.charge(t, "pharmacy-demo", p0.HolderID, "SALE", medpolicy.Pharmacy, line("YA01", medpolicy.CategoryA, 1_000))
+	// Suspended after registration: neither the visit's bill nor a sale is
+	// settled, and nothing changes.
+	w.setStatus(t, p0.HolderID, holders.StatusSuspended)
+	before, err := w.store.Profile(ctx, p0.HolderID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []Charge{visit, sale} {
+		if _, _, err := w.store.Settle(ctx, c); !errors.Is(err, ErrHolderNotActive) {
+			t.Errorf("%s for a suspended holder: %v, want ErrHolderNotActive", c.BillID, err)
+		}
+		if prev, err := w.store.Settled(ctx, c); err != nil || prev != nil {
+			t.Errorf("%s was recorded: %v, %v", c.BillID, prev, err)
+		}
+	}
+	if after, _ := w.store.Profile(ctx, p0.HolderID); after.Version != before.Version {
+		t.Errorf("refused bills wrote the profile: version %d -> %d", before.Version, after.Version)
+	}
+	// A refund of what was settled before still gives the money back.
+	if _, created, err := w.store.Reverse(ctx, "hospital-demo", settled.ID, "patient_request"); err != nil || !created {
+		t.Errorf("reversal for a suspended holder: created %v, %v", created, err)
+	}
+	// Active again, the bill settles.
+	w.setStatus(t, p0.HolderID, holders.StatusActive)
+	if _, created, err := w.store.Settle(ctx, visit); err != nil || !created {
+		t.Errorf("active again: created %v, %v", created, err)
+	}
+}
+
+func TestVisitsExpireOrCloseAtTheFinalBill(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	tests := []struct {
+		name      string
+		vt        medpolicy.VisitType
+		after     time.Duration // from the scan to the bill
+		final     bool          // the first bill is the visit's final one
+		wantFirst error
+	}{
+		{"outpatient, the same day", medpolicy.Outpatient, 23 * time.Hour, false, nil},
+		{"outpatient, the next day", medpolicy.Outpatient, 24 * time.Hour, false, ErrVisitClosed},
+		{"inpatient, a month in", medpolicy.Inpatient, 30 * 24 * time.Hour, false, nil},
+		{"inpatient, discharged", medpolicy.Inpatient, 10 * 24 * time.Hour, true, nil},
+		{"inpatient, never discharged", medpolicy.Inpatient, InpatientVisitFor, false, ErrVisitClosed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			p0 := w.insured(t, Profile{Scheme: "employee", PersonalAccountFen: 80_000})
+			opened := policyDay
+			w.store.now = func() time.Time { return opened }
+			c := w.charge(t, "hospital-demo", p0.HolderID, "FIRST", tc.vt, line("XA01", medpolicy.CategoryA, 10_000))
+			c.Final = tc.final
+			w.store.now = func() time.Time { return opened.Add(tc.after) }
+			_, activeErr := w.store.ActiveVisit(ctx, c.Provider.Org, c.VisitID)
+			st, created, err := w.store.Settle(ctx, c)
+			if !errors.Is(err, tc.wantFirst) || !errors.Is(activeErr, tc.wantFirst) || (err == nil) != created {
+				t.Fatalf("first bill: created %v, %v; visit %v; want %v", created, err, activeErr, tc.wantFirst)
+			}
+			if err != nil {
+				if prev, _ := w.store.Settled(ctx, c); prev != nil {
+					t.Errorf("a bill on a closed visit was recorded")
+				}
+				return
+			}
+			// A second bill: on an open visit it settles; after the final
+			// bill it is refused, while the final bill's retry answers it.
+			second := c
+			second.BillID, second.Final = "SECOND", false
+			_, _, err = w.store.Settle(ctx, second)
+			if tc.final != errors.Is(err, ErrVisitClosed) || !tc.final && err != nil {
+				t.Errorf("second bill: %v (final first bill %v)", err, tc.final)
+			}
+			if again, created, err := w.store.Settle(ctx, c); err != nil || created || again.ID != st.ID {
+				t.Errorf("retry of the first bill: %s created %v, %v; want %s", again.ID, created, err, st.ID)
+			}
+		})
+	}
+}
+
+func TestEnrolAndCredit(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	w := newWorld(t)
+	id := w.holder(t)
+
+	p, created, err := w.store.Enrol(ctx, id, Identity{Scheme: "resident", City: "sh"})
+	if err != nil || !created || p.Scheme != "resident" || p.PersonalAccountFen != 0 || p.Version != 0 {
+		t.Fatalf("enrol: %+v created %v, %v", p, created, err)
+	}
+	credit := Credit{ID: "crd_1", HolderID: id, AmountFen: 120_000, Reference: "SSB-2026", By: "social-security-demo"}
+	c, created, err := w.store.CreditAccount(ctx, credit)
+	if err != nil || !created || c.BalanceAfterFen != 120_000 {
+		t.Fatalf("credit: %+v created %v, %v", c, created, err)
+	}
+	// The same credit again answers the first; another under its id is
+	// refused; neither changes the balance.
+	if again, created, err := w.store.CreditAccount(ctx, credit); err != nil || created || !cmp.Equal(again, c) {
+		t.Errorf("the same credit again: %+v created %v, %v", again, created, err)
+	}
+	other := credit
+	other.AmountFen++
+	if _, _, err := w.store.CreditAccount(ctx, other); !errors.Is(err, ErrCreditReused) {
+		t.Errorf("another credit under the same id: %v, want ErrCreditReused", err)
+	}
+	// A settlement, then a change of scheme: money and totals are kept.
+	st, _, err := w.store.Settle(ctx, w.charge(t, "hospital-demo", id, "INV-1", medpolicy.Inpatient, line("XA01", medpolicy.CategoryA, 100_000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := w.store.Profile(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed, created, err := w.store.Enrol(ctx, id, Identity{Scheme: "employee", Retired: true, City: "sh"})
+	if err != nil || created || changed.Version != before.Version+1 || changed.Scheme != "employee" || !changed.Retired ||
+		!cmp.Equal(money(changed), money(before)) || st.Total.Benefit == 0 {
+		t.Errorf("change of scheme: %+v created %v, %v (before %+v)", changed, created, err, before)
+	}
+	if same, _, err := w.store.Enrol(ctx, id, Identity{Scheme: "employee", Retired: true, City: "sh"}); err != nil || same.Version != changed.Version {
+		t.Errorf("the same identity again: version %d, %v; want unchanged %d", same.Version, err, changed.Version)
+	}
+	// Refusals.
+	if _, _, err := w.store.Enrol(ctx, holderID(), Identity{Scheme: "employee", City: "sh"}); !errors.Is(err, ErrHolderNotFound) {
+		t.Errorf("enrol an unknown holder: %v", err)
+	}
+	if _, _, err := w.store.CreditAccount(ctx, Credit{ID: "crd_2", HolderID: w.holder(t), AmountFen: 1}); !errors.Is(err, ErrNotInsured) {
+		t.Errorf("credit an uninsured holder: %v", err)
+	}
+	if _, _, err := w.store.CreditAccount(ctx, Credit{ID: "crd_3", HolderID: id, AmountFen: medpolicy.MaxMemberFen}); !errors.Is(err, ErrBalanceLimit) {
+		t.Errorf("credit above the limit: %v", err)
+	}
+}
+
+// TestCreditsAndSettlementsRace credits an account while pharmacy sales
+// take from it and the bureau changes the scheme: every credit counts once
+// and the balance is exact.
+func TestCreditsAndSettlementsRace(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	w := newWorld(t)
+	p0 := w.insured(t, Profile{Scheme: "employee", PersonalAccountFen: 5_000})
+	const n = 6
+	var (
+		wg                sync.WaitGroup
+		mu                sync.Mutex
+		paid, credited    int64
+		creditsApplied    int
+		settlementsByBill = map[string]Settlement{}
+	)
+	var sales []Charge
+	for i := range n {
+		sales = append(sales, w.charge(t, "pharmacy-demo", p0.HolderID, fmt.Sprint("SALE-", i), medpolicy.Pharmacy, line("YA01", medpolicy.CategoryA, 7_000)))
+	}
+	for i, sale := range sales {
+		wg.Go(func() {
+			c, created, err := w.store.CreditAccount(ctx, Credit{ID: fmt.Sprint("crd_", i), HolderID: p0.HolderID, AmountFen: 10_000})
+			if err != nil || !created {
+				t.Errorf("credit %d: created %v, %v", i, created, err)
+				return
+			}
+			mu.Lock()
+			credited += c.AmountFen
+			creditsApplied++
+			mu.Unlock()
+		})
+		wg.Go(func() {
+			st, _, err := w.store.Settle(ctx, sale)
+			if err != nil {
+				t.Errorf("sale %d: %v", i, err)
+				return
+			}
+			mu.Lock()
+			paid += st.Total.PersonalAccount
+			settlementsByBill[st.BillID] = st
+			mu.Unlock()
+		})
+		wg.Go(func() {
+			if _, _, err := w.store.Enrol(ctx, p0.HolderID, Identity{Scheme: "employee", Retired: i%2 == 0, City: "sh"}); err != nil {
+				t.Errorf("enrol %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	// Each credit retried once more: applied once.
+	for i := range n {
+		if _, created, err := w.store.CreditAccount(ctx, Credit{ID: fmt.Sprint("crd_", i), HolderID: p0.HolderID, AmountFen: 10_000}); err != nil || created {
+			t.Errorf("credit %d retried: created %v, %v", i, created, err)
+		}
+	}
+	got, err := w.store.Profile(ctx, p0.HolderID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := p0.PersonalAccountFen + credited - paid; got.PersonalAccountFen != want || creditsApplied != n || len(settlementsByBill) != n {
+		t.Errorf("account %d, want %d (5000 + %d credited - %d paid by %d sales)", got.PersonalAccountFen, want, credited, paid, len(settlementsByBill))
+	}
+	if paid == 0 || credited != n*10_000 {
+		t.Errorf("paid %d, credited %d: the sales were meant to take from the account", paid, credited)
 	}
 }

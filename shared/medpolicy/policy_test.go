@@ -24,20 +24,22 @@ func TestFor(t *testing.T) {
 		city string
 		on   time.Time
 		want string // policy id; "" for ErrNoPolicy
+		year int
 	}{
-		{"sh", billDay, "sh-2026"},
-		{"sh", time.Date(2025, 12, 31, 16, 0, 0, 0, time.UTC), "sh-2026"}, // 1 January 2026 in Shanghai
-		{"sh", time.Date(2026, 12, 31, 15, 59, 59, 0, time.UTC), "sh-2026"},
-		{"sh", time.Date(2026, 12, 31, 16, 0, 0, 0, time.UTC), ""}, // 2027 in Shanghai: no file, no fallback
-		{"sh", time.Date(2025, 6, 1, 0, 0, 0, 0, cst), ""},
-		{"bj", billDay, ""},
+		{"sh", billDay, "sh-2026", 2026},
+		{"sh", time.Date(2025, 12, 31, 16, 0, 0, 0, time.UTC), "sh-2026", 2026}, // 1 January 2026 in Shanghai
+		{"sh", time.Date(2026, 12, 31, 15, 59, 59, 0, time.UTC), "sh-2026", 2026},
+		{"sh", time.Date(2026, 12, 31, 16, 0, 0, 0, time.UTC), "sh-2027", 2027}, // 1 January 2027 in Shanghai
+		{"sh", time.Date(2027, 12, 31, 16, 0, 0, 0, time.UTC), "", 0},           // 2028 in Shanghai: no file, no fallback
+		{"sh", time.Date(2025, 6, 1, 0, 0, 0, 0, cst), "", 0},
+		{"bj", billDay, "", 0},
 	}
 	for _, tt := range tests {
 		p, err := ps.For(tt.city, tt.on)
 		switch {
 		case tt.want == "" && !errors.Is(err, medpolicy.ErrNoPolicy):
 			t.Errorf("For(%s, %v) = %v, %v; want ErrNoPolicy", tt.city, tt.on, p, err)
-		case tt.want != "" && (err != nil || p.ID != tt.want || p.City != tt.city || p.Year != 2026):
+		case tt.want != "" && (err != nil || p.ID != tt.want || p.City != tt.city || p.Year != tt.year):
 			t.Errorf("For(%s, %v) = %+v, %v; want %s", tt.city, tt.on, p, err, tt.want)
 		}
 	}

@@ -95,8 +95,8 @@ func (a *API) issue() http.HandlerFunc {
 		// Refresh when two thirds of the lifetime are gone, so a code shown
 		// at a gate always has time left.
 		refresh := claims.IssuedAt.Add(a.lifetime * 2 / 3)
-		if wantsPNG(r) {
-			png, err := qrcode.Encode(code, qrcode.Medium, PNGSize)
+		if WantsPNG(r) {
+			png, err := PNG(code)
 			if err != nil {
 				httpapi.WriteError(w, r, errorAnswers, err)
 				return
@@ -152,7 +152,11 @@ func (a *API) sign(holderID string) (string, credential.Claims, error) {
 	return code, c, err
 }
 
-// wantsPNG reports whether the client asked for the picture.
-func wantsPNG(r *http.Request) bool {
+// WantsPNG reports whether the client asked for the picture.
+func WantsPNG(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "image/png")
 }
+
+// PNG renders a credential's text (a code, a certificate reference) as the
+// QR symbol the API answers: EC level M, PNGSize pixels square.
+func PNG(text string) ([]byte, error) { return qrcode.Encode(text, qrcode.Medium, PNGSize) }

@@ -192,7 +192,8 @@ func readProfile(it dynamolite.Item, h *Holder) error {
 // an AccessEntry with the SDK's attributevalue package: times as RFC 3339
 // strings, What as a list of strings.
 func accessItem(holderID, entryID string, e AccessEntry) dynamolite.Item {
-	it := holderKey(holderID, skAccess+e.At.UTC().Format(time.RFC3339Nano)+"#"+entryID)
+	// The sort key's time is fixed width and UTC, as holders.TimeKey.
+	it := holderKey(holderID, skAccess+e.At.UTC().Format("2006-01-02T15:04:05.000000000Z")+"#"+entryID)
 	it["entry_id"] = dynamolite.String(entryID)
 	it["at"] = dynamolite.String(e.At.Format(time.RFC3339Nano))
 	it["organisation"] = dynamolite.String(e.Organisation)
@@ -234,8 +235,19 @@ func (s *DynamoStore) WithCertificates(table string) *DynamoStore {
 // encoding of certificates.Consent: times as RFC 3339 strings, categories
 // as a list of strings), with its TTL.
 func consentItem(c Consent) dynamolite.Item {
+	return consentItemAt("CONSENT#"+c.ID, "CONSENT", c)
+}
+
+// holderConsentItem is the holder's copy of c, which GET /v1/consents
+// lists newest first (certificates' holder consent item).
+func holderConsentItem(c Consent) dynamolite.Item {
+	// The sort key's time is fixed width and UTC, as holders.TimeKey.
+	return consentItemAt(holderPK(c.HolderID), "CONSENT#"+c.CreatedAt.UTC().Format("2006-01-02T15:04:05.000000000Z")+"#"+c.ID, c)
+}
+
+func consentItemAt(pk, sk string, c Consent) dynamolite.Item {
 	return dynamolite.Item{
-		"pk": dynamolite.String("CONSENT#" + c.ID), "sk": dynamolite.String("CONSENT"),
+		"pk": dynamolite.String(pk), "sk": dynamolite.String(sk),
 		"consent_id": dynamolite.String(c.ID), "holder_id": dynamolite.String(c.HolderID),
 		"organisation": dynamolite.String(c.Organisation), "purpose": dynamolite.String(c.Purpose),
 		"categories": dynamolite.StringList(c.Categories), "source": dynamolite.String("window"),
@@ -251,8 +263,9 @@ func (s *DynamoStore) Accept(ctx context.Context, use *Use, holderID string, ent
 	return s.AcceptWithConsent(ctx, use, holderID, entry, nil)
 }
 
-// AcceptWithConsent is Accept that also writes consent (when not nil) and
-// its consent_granted entry in the holder's access log, all in one
+// AcceptWithConsent is Accept that also writes consent (when not nil), the
+// holder's copy of it and its consent_granted entry in the holder's access
+// log, all in one
 // transaction: the scan that shows the code is the act of consent.
 func (s *DynamoStore) AcceptWithConsent(ctx context.Context, use *Use, holderID string, entry *AccessEntry, consent *Consent) error {
 	if consent != nil && s.certificates == "" {
@@ -279,6 +292,7 @@ func (s *DynamoStore) AcceptWithConsent(ctx context.Context, use *Use, holderID 
 			Purpose: consent.Purpose, What: consent.Categories, Outcome: "consent_granted"}
 		puts = append(puts,
 			dynamolite.PutItemInput{TableName: s.certificates, Item: consentItem(*consent), ConditionExpression: "attribute_not_exists(pk)"},
+			dynamolite.PutItemInput{TableName: s.certificates, Item: holderConsentItem(*consent), ConditionExpression: "attribute_not_exists(pk)"},
 			dynamolite.PutItemInput{TableName: s.holders, Item: accessItem(holderID, newEntryID(), granted), ConditionExpression: "attribute_not_exists(pk)"},
 		)
 	}

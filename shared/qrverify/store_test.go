@@ -108,7 +108,7 @@ func TestAccessEntryIsHoldersItem(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantItem["pk"] = &types.AttributeValueMemberS{Value: "HOLDER#" + h.ID}
-	wantItem["sk"] = &types.AttributeValueMemberS{Value: "ACCESS#" + at.Format(time.RFC3339Nano) + "#" + read.EntryID}
+	wantItem["sk"] = &types.AttributeValueMemberS{Value: "ACCESS#" + holders.TimeKey(at) + "#" + read.EntryID}
 	out, err := db.Client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(db.Tables["HoldersTable"]),
 		Key: map[string]types.AttributeValue{"pk": wantItem["pk"], "sk": wantItem["sk"]}, ConsistentRead: aws.Bool(true)})
 	if err != nil {

@@ -43,6 +43,7 @@ var Jobs = map[string]app.Job{
 	"EventPublisherFunction":  eventpublish.NewJob,
 	"WebhookDeliveryFunction": webhooks.NewJob,
 	"LodgingReportsFunction":  lodging.NewJob,
+	"TransitSweepFunction":    transit.NewSweepJob,
 }
 
 // Dir is where a template function's main package and sample events live:

@@ -38,7 +38,7 @@ func LoadInsurance(ctx context.Context, env app.Env, d Demo) error {
 	}
 	db := awsclient.DynamoDB(awsCfg, env)
 	people := holders.NewStore(db, cfg.HoldersTable, nil)
-	store := medical.NewStore(db, cfg.MedicalTable, nil, nil)
+	store := medical.NewStore(db, cfg.MedicalTable, cfg.HoldersTable, nil, nil)
 	for _, in := range d.Insurance {
 		id, err := people.HolderIDForLogin(ctx, in.Sub)
 		if err != nil {

@@ -36,7 +36,7 @@ func TestDemoInsuranceSeedsOnceForResidentsAndDependants(t *testing.T) {
 		}
 	}
 	people := holders.NewStore(db.Client, db.Tables["HoldersTable"], nil)
-	store := medical.NewStore(db.Client, db.Tables["MedicalTable"], nil, nil)
+	store := medical.NewStore(db.Client, db.Tables["MedicalTable"], db.Tables["HoldersTable"], nil, nil)
 	guardian, err := people.HolderIDForLogin(ctx, "demo-resident-1")
 	if err != nil {
 		t.Fatal(err)

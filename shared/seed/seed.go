@@ -25,6 +25,10 @@ type Demo struct {
 		Enrollment holders.Enrollment            `json:"enrollment"`
 		TopUpFen   int64                         `json:"top_up_fen"`
 		Dependants []holders.DependantEnrollment `json:"dependants"`
+
+		// PostpaidLimitFen is how far below zero transit may take the
+		// balance (holders.Store.SetPostpaidLimit); 0 for prepaid only.
+		PostpaidLimitFen int64 `json:"postpaid_limit_fen"`
 	} `json:"residents"`
 	Organisations []Organisation `json:"organisations"`
 	Insurance     []Insurance    `json:"insurance"`
@@ -103,6 +107,11 @@ func Load(ctx context.Context, env app.Env, d Demo) error {
 		if r.TopUpFen > 0 {
 			if _, err := store.TopUp(ctx, h.ID, "top_seed_"+h.ID, r.TopUpFen); err != nil {
 				return fmt.Errorf("seed top-up %s: %w", r.Sub, err)
+			}
+		}
+		if r.PostpaidLimitFen > 0 {
+			if err := store.SetPostpaidLimit(ctx, h.ID, r.PostpaidLimitFen); err != nil {
+				return fmt.Errorf("seed post-paid limit %s: %w", r.Sub, err)
 			}
 		}
 		for _, dep := range r.Dependants {

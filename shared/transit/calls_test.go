@@ -109,7 +109,7 @@ func BenchmarkOnlineTrip(b *testing.B) {
 		}
 		calls += total(counter.take())
 	}
-	b.ReportMetric(float64(calls)/float64(2*b.N), "ddb-calls/tap")
+	b.ReportMetric(float64(calls)/float64(2*b.N), "calls/tap")
 }
 
 // BenchmarkTapBatch500 reports the DynamoDB calls of an offline gate's
@@ -145,6 +145,6 @@ func BenchmarkTapBatch500(b *testing.B) {
 		}
 		calls += total(counter.take())
 	}
-	b.ReportMetric(float64(calls)/float64(b.N), "ddb-calls/batch")
-	b.ReportMetric(float64(calls)/float64(500*b.N), "ddb-calls/tap")
+	b.ReportMetric(float64(calls)/float64(b.N), "calls/batch")
+	b.ReportMetric(float64(calls)/float64(500*b.N), "calls/tap")
 }

@@ -21,7 +21,7 @@ func FuzzTapChecks(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	s := &Service{net: net, gates: gates}
+	s := &Service{charger: charger{net: net}, gates: gates}
 	now := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
 	f.Add("t1", "gate-demo-l1-people-square-01", "peoples_square", "in", "2026-11-22T08:00:00Z", "CC1:X", "metro-demo")
 	f.Add("t2", "bus-demo-route-71-reader", "bus_peoples_square", "out", "2026-11-22T07:59:00+08:00", "", "bus-demo")

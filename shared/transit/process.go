@@ -22,17 +22,23 @@ import (
 
 // Service turns taps into trips and charges.
 type Service struct {
-	net     *fares.Engine
+	charger
 	gates   Gates
 	scanner *scan.Scanner
-	store   *Store
 	now     func() time.Time
+}
+
+// charger prices trips on the rider's history and charges them: what a
+// tap and the sweep of trips left open (Sweeper) have in common.
+type charger struct {
+	net   *fares.Engine
+	store *Store
 }
 
 // NewService returns a Service pricing on net, knowing gates, checking
 // codes with scanner and storing in store.
 func NewService(net *fares.Engine, gates Gates, scanner *scan.Scanner, store *Store) *Service {
-	return &Service{net: net, gates: gates, scanner: scanner, store: store, now: func() time.Time { return time.Now().UTC() }}
+	return &Service{charger: charger{net: net, store: store}, gates: gates, scanner: scanner, now: func() time.Time { return time.Now().UTC() }}
 }
 
 // purpose is the release policy transit scans under (qr-verify's).
@@ -181,13 +187,19 @@ func (s *Service) apply(ctx context.Context, in input, sc scan.Scan, online bool
 				return Result{}, nil, err
 			}
 		}
-		if attempt == maxAttempts {
-			return Result{}, nil, fmt.Errorf("tap %s: still contended after %d attempts", in.tap.TapID, attempt)
-		}
-		if err := awsclient.Sleep(ctx, time.Duration(1+rand.IntN(5*min(attempt, 10)))*time.Millisecond); err != nil {
+		if err := backoff(ctx, attempt, "tap "+in.tap.TapID); err != nil {
 			return Result{}, nil, err
 		}
 	}
+}
+
+// backoff waits before a read-decide-write round's next attempt, after a
+// jittered pause growing with attempt; an error after maxAttempts.
+func backoff(ctx context.Context, attempt int, what string) error {
+	if attempt >= maxAttempts {
+		return fmt.Errorf("%s: still contended after %d attempts", what, attempt)
+	}
+	return awsclient.Sleep(ctx, time.Duration(1+rand.IntN(5*min(attempt, 10)))*time.Millisecond)
 }
 
 // isContention is a read cancelled by a transaction in flight.
@@ -235,11 +247,8 @@ func (s *Service) decide(in input, holderID string, snap snapshot, online bool) 
 		return s.settle(c, snap.account)
 	}
 	// A tap-in: a metro trip still open was never tapped out of.
-	if o := c.state.Open; o != nil {
-		if _, err := s.price(c, holderID, *o, fares.Ride{Mode: fares.Metro, EntryStop: o.StopID, TapIn: o.At}, nil, TripMissingTapOut); err != nil {
-			return nil, Result{}, err
-		}
-		c.state.Open = nil
+	if _, err := s.closeMissing(c, holderID); err != nil {
+		return nil, Result{}, err
 	}
 	// Online, the gate stays shut for an account that cannot pay (after
 	// that trip); offline, the rider has passed already and is charged.
@@ -268,9 +277,24 @@ func (s *Service) decide(in input, holderID string, snap snapshot, online bool) 
 	return s.settle(c, snap.account)
 }
 
+// closeMissing closes the metro trip c's rider still has open, if any, at
+// the maximum fare from its entry station (no tap-out), and answers it.
+func (s *charger) closeMissing(c *change, holderID string) (*Trip, error) {
+	o := c.state.Open
+	if o == nil {
+		return nil, nil
+	}
+	trip, err := s.price(c, holderID, *o, fares.Ride{Mode: fares.Metro, EntryStop: o.StopID, TapIn: o.At}, nil, TripMissingTapOut)
+	if err != nil {
+		return nil, err
+	}
+	c.state.Open = nil
+	return trip, nil
+}
+
 // price prices a ride that began with o on the rider's history, adds the
 // trip (and its charge) to c and moves the history on.
-func (s *Service) price(c *change, holderID string, o openTrip, ride fares.Ride, exit *Point, status string) (*Trip, error) {
+func (s *charger) price(c *change, holderID string, o openTrip, ride fares.Ride, exit *Point, status string) (*Trip, error) {
 	h := fares.History{}
 	if p := c.state.Previous; p != nil && !p.TapIn.After(ride.TapIn) {
 		h.Previous = &fares.Priced{Mode: fares.Mode(p.Mode), NetworkID: p.NetworkID, TapIn: p.TapIn,
@@ -311,7 +335,7 @@ func (s *Service) price(c *change, holderID string, o openTrip, ride fares.Ride,
 
 // settle charges c's trips to the account and fills in what the answer
 // and the trips say about the money.
-func (s *Service) settle(c *change, acct holders.Account) (*change, Result, error) {
+func (s *charger) settle(c *change, acct holders.Account) (*change, Result, error) {
 	now := s.store.now()
 	for i := range c.trips {
 		t := &c.trips[i]

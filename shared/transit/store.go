@@ -138,14 +138,17 @@ type snapshot struct {
 	tap         *tapRecord
 }
 
-// read takes the rider's state, account and the tap's record in one
-// consistent TransactGetItems.
+// read takes the rider's state, account and the tap's record (none for
+// an empty tapID: the sweep's) in one consistent TransactGetItems.
 func (s *Store) read(ctx context.Context, holderID, org, tapID string) (snapshot, error) {
-	out, err := s.db.TransactGetItems(ctx, &dynamodb.TransactGetItemsInput{TransactItems: []types.TransactGetItem{
+	gets := []types.TransactGetItem{
 		{Get: &types.Get{TableName: aws.String(s.table), Key: key(riderPK(holderID), skState)}},
 		{Get: &types.Get{TableName: aws.String(s.holders), Key: holders.AccountKey(holderID)}},
-		{Get: &types.Get{TableName: aws.String(s.table), Key: key(tapPK(org, tapID), skTap)}},
-	}})
+	}
+	if tapID != "" {
+		gets = append(gets, types.TransactGetItem{Get: &types.Get{TableName: aws.String(s.table), Key: key(tapPK(org, tapID), skTap)}})
+	}
+	out, err := s.db.TransactGetItems(ctx, &dynamodb.TransactGetItemsInput{TransactItems: gets})
 	if err != nil {
 		return snapshot{}, err
 	}
@@ -163,7 +166,8 @@ func (s *Store) read(ctx context.Context, holderID, org, tapID string) (snapshot
 	if snap.account, err = holders.AccountFromItem(it); err != nil {
 		return snapshot{}, err
 	}
-	if it := out.Responses[2].Item; it != nil {
+	if len(out.Responses) > 2 && out.Responses[2].Item != nil {
+		it := out.Responses[2].Item
 		snap.tap = &tapRecord{}
 		if err := attributevalue.UnmarshalMap(it, snap.tap); err != nil {
 			return snapshot{}, fmt.Errorf("unmarshal tap: %w", err)
@@ -222,29 +226,36 @@ var (
 	errContention    = errors.New("transit: the rider's state or account changed")
 )
 
-// commit writes c in one transaction: the code's mark, the tap record, the
-// rider's state (on condition of the version read), the trips, the charges
-// and the events.
+// commit writes c in one transaction: the code's mark, the tap record
+// (none for the sweep, which has no tap), the rider's state (on condition
+// of the version read), the trips, the charges and the events.
 func (s *Store) commit(ctx context.Context, snap snapshot, c *change) error {
 	now := s.now()
 	writes := append([]types.TransactWriteItem{}, c.mark...)
-	tapIdx := len(writes)
-
-	body, err := json.Marshal(c.result)
-	if err != nil {
-		return err
+	tapIdx := -1
+	if c.tap.TapID != "" {
+		body, err := json.Marshal(c.result)
+		if err != nil {
+			return err
+		}
+		rec, err := item(tapPK(c.org, c.tap.TapID), skTap, tapRecord{Fingerprint: c.fp, Result: string(body), ExpiresAt: now.Add(tapRetention).Unix()})
+		if err != nil {
+			return err
+		}
+		tapIdx = len(writes)
+		writes = append(writes, types.TransactWriteItem{Put: &types.Put{
+			TableName: aws.String(s.table), Item: rec, ConditionExpression: aws.String("attribute_not_exists(pk)")}})
 	}
-	rec, err := item(tapPK(c.org, c.tap.TapID), skTap, tapRecord{Fingerprint: c.fp, Result: string(body), ExpiresAt: now.Add(tapRetention).Unix()})
-	if err != nil {
-		return err
-	}
-	writes = append(writes, types.TransactWriteItem{Put: &types.Put{
-		TableName: aws.String(s.table), Item: rec, ConditionExpression: aws.String("attribute_not_exists(pk)")}})
 
 	c.state.Version = snap.state.Version + 1
 	st, err := item(riderPK(c.holderID), skState, c.state)
 	if err != nil {
 		return err
+	}
+	if o := c.state.Open; o != nil {
+		// In the open-trips index (sparse: a state with no open trip is
+		// not in it), for the sweep.
+		st[attrOpenShard], st[attrOpenAt] = str(openShard(c.holderID)), str(o.At.UTC().Format(skTime))
 	}
 	put := &types.Put{TableName: aws.String(s.table), Item: st, ConditionExpression: aws.String("attribute_not_exists(pk)")}
 	if snap.stateExists {
@@ -271,7 +282,7 @@ func (s *Store) commit(ctx context.Context, snap snapshot, c *change) error {
 		return i < len(tce.CancellationReasons) && aws.ToString(tce.CancellationReasons[i].Code) == "ConditionalCheckFailed"
 	}
 	switch {
-	case failed(tapIdx):
+	case tapIdx >= 0 && failed(tapIdx):
 		return errDuplicateRace
 	case tapIdx > 0 && failed(0):
 		return errReplayed
