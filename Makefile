@@ -31,9 +31,9 @@ lint:
 unit:
 	CITYCODE_REQUIRE_MOTO=1 $(GO) run ./scripts/cmd/withdynamo -- sh -c '$(GO) test -count=1 $$($(GO) list ./... | grep -v "/functions$$") && $(GO) test -count=1 -v -run TestBootstraps ./functions'
 
-## bench: the speed targets (verify cost, handler path, PNG, cold init vs hello-world), with ratios
+## bench: the speed targets (verify cost, handler path, PNG, cold init vs hello-world) with ratios; fare and split cost; DynamoDB calls per tap
 bench:
-	$(GO) run ./scripts/cmd/bench
+	$(GO) run ./scripts/cmd/withdynamo -- $(GO) run ./scripts/cmd/bench
 
 ## fuzz: run each fuzz target of outside input for FUZZTIME (default 30s)
 FUZZTIME ?= 30s
