@@ -9,6 +9,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/citycode/citycode/shared/ddb"
 )
 
 // Sentinel errors of the capability; api.go maps them to answers.
@@ -20,7 +22,7 @@ var (
 	ErrNotActive         = errors.New("holders: holder not active")
 	ErrTooManyDependants = errors.New("holders: too many dependants")
 	ErrConcurrentUpdate  = errors.New("holders: account busy, try again")
-	errCorruptCursor     = errors.New("holders: bad cursor")
+	errCorruptCursor     = ddb.ErrCorruptCursor // a cursor Entries or AccessLog did not give out
 )
 
 // Statuses of a holder.
@@ -99,11 +101,8 @@ type AccessEntry struct {
 	Reason string `dynamodbav:"reason,omitempty"`
 }
 
-// Page is one page of a newest-first listing.
-type Page[T any] struct {
-	Items      []T
-	NextCursor string
-}
+// Page is one page of a newest-first listing and the cursor of the next.
+type Page[T any] = ddb.Page[T]
 
 // newID returns prefix_ and 26 random base32 characters.
 func newID(prefix string) string {

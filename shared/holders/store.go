@@ -4,13 +4,10 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/citycode/citycode/shared/awsclient"
+	"github.com/citycode/citycode/shared/ddb"
 	"github.com/citycode/citycode/shared/outbox"
 )
 
@@ -81,32 +79,6 @@ func (s *Store) docPK(docType, number string) string {
 	return "DOC#" + hex.EncodeToString(m.Sum(nil))
 }
 
-func key(pk, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"pk": str(pk), "sk": str(sk)}
-}
-
-func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
-func num(n int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
-}
-
-// item marshals v and adds its keys.
-func item(pk, sk string, v any) (map[string]types.AttributeValue, error) {
-	m, err := attributevalue.MarshalMap(v)
-	if err != nil {
-		return nil, fmt.Errorf("marshal %s: %w", sk, err)
-	}
-	m["pk"], m["sk"] = str(pk), str(sk)
-	return m, nil
-}
-
-func putNew(table string, it map[string]types.AttributeValue) types.TransactWriteItem {
-	return types.TransactWriteItem{Put: &types.Put{
-		TableName: aws.String(table), Item: it,
-		ConditionExpression: aws.String("attribute_not_exists(pk)"),
-	}}
-}
-
 type loginItem struct {
 	HolderID string `dynamodbav:"holder_id"`
 }
@@ -118,26 +90,26 @@ type linkItem struct {
 
 // newHolderWrites are the puts that create h: profile, document index, account.
 func (s *Store) newHolderWrites(h Holder) ([]types.TransactWriteItem, error) {
-	profile, err := item(holderPK(h.ID), skProfile, h)
+	profile, err := ddb.Item(holderPK(h.ID), skProfile, h)
 	if err != nil {
 		return nil, err
 	}
-	doc, err := item(s.docPK(h.DocumentType, h.DocumentNumber), skDoc, loginItem{HolderID: h.ID})
+	doc, err := ddb.Item(s.docPK(h.DocumentType, h.DocumentNumber), skDoc, loginItem{HolderID: h.ID})
 	if err != nil {
 		return nil, err
 	}
-	acct, err := item(holderPK(h.ID), skAccount, Account{HolderID: h.ID, UpdatedAt: h.CreatedAt})
+	acct, err := ddb.Item(holderPK(h.ID), skAccount, Account{HolderID: h.ID, UpdatedAt: h.CreatedAt})
 	if err != nil {
 		return nil, err
 	}
-	return []types.TransactWriteItem{putNew(s.table, profile), putNew(s.table, doc), putNew(s.table, acct)}, nil
+	return []types.TransactWriteItem{ddb.PutNew(s.table, profile), ddb.PutNew(s.table, doc), ddb.PutNew(s.table, acct)}, nil
 }
 
 // Enroll creates the holder for login sub from e.
 func (s *Store) Enroll(ctx context.Context, sub string, e Enrollment) (Holder, error) {
 	h := Holder{ID: newID("hdr"), Name: e.Name, DocumentType: e.DocumentType, DocumentNumber: e.DocumentNumber,
 		DateOfBirth: e.DateOfBirth, Nationality: e.Nationality, Status: StatusActive, CreatedAt: s.now()}
-	login, err := item(loginPK(sub), skLogin, loginItem{HolderID: h.ID})
+	login, err := ddb.Item(loginPK(sub), skLogin, loginItem{HolderID: h.ID})
 	if err != nil {
 		return Holder{}, err
 	}
@@ -145,9 +117,9 @@ func (s *Store) Enroll(ctx context.Context, sub string, e Enrollment) (Holder, e
 	if err != nil {
 		return Holder{}, err
 	}
-	writes = append([]types.TransactWriteItem{putNew(s.table, login)}, writes...)
+	writes = append([]types.TransactWriteItem{ddb.PutNew(s.table, login)}, writes...)
 	err = s.transact(ctx, writes, enrolled(h, kindResident))
-	switch failed := cancelled(err); {
+	switch failed := ddb.Cancelled(err); {
 	case failed == nil && err != nil:
 		return Holder{}, fmt.Errorf("enroll: %w", err)
 	case failed[0]:
@@ -160,26 +132,10 @@ func (s *Store) Enroll(ctx context.Context, sub string, e Enrollment) (Holder, e
 	return h, nil
 }
 
-// cancelled reports which items of a cancelled transaction failed their
-// condition; nil when err is not a cancellation.
-func cancelled(err error) map[int]bool {
-	var tce *types.TransactionCanceledException
-	if !errors.As(err, &tce) {
-		return nil
-	}
-	failed := map[int]bool{}
-	for i, r := range tce.CancellationReasons {
-		if aws.ToString(r.Code) == "ConditionalCheckFailed" {
-			failed[i] = true
-		}
-	}
-	return failed
-}
-
 // HolderIDForLogin finds the holder enrolled by login sub.
 func (s *Store) HolderIDForLogin(ctx context.Context, sub string) (string, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: key(loginPK(sub), skLogin), ConsistentRead: aws.Bool(true),
+		TableName: aws.String(s.table), Key: ddb.Key(loginPK(sub), skLogin), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		return "", fmt.Errorf("get login: %w", err)
@@ -197,7 +153,7 @@ func (s *Store) HolderIDForLogin(ctx context.Context, sub string) (string, error
 // Get reads a holder's profile.
 func (s *Store) Get(ctx context.Context, id string) (Holder, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: key(holderPK(id), skProfile), ConsistentRead: aws.Bool(true),
+		TableName: aws.String(s.table), Key: ddb.Key(holderPK(id), skProfile), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		return Holder{}, fmt.Errorf("get holder: %w", err)
@@ -221,28 +177,28 @@ func (s *Store) AddDependant(ctx context.Context, guardian string, d DependantEn
 	if err != nil {
 		return Holder{}, err
 	}
-	link, err := item(holderPK(guardian), skDependant+h.ID, linkItem{HolderID: h.ID, Relationship: d.Relationship})
+	link, err := ddb.Item(holderPK(guardian), skDependant+h.ID, linkItem{HolderID: h.ID, Relationship: d.Relationship})
 	if err != nil {
 		return Holder{}, err
 	}
 	room := types.TransactWriteItem{Update: &types.Update{
 		TableName:        aws.String(s.table),
-		Key:              key(holderPK(guardian), skProfile),
+		Key:              ddb.Key(holderPK(guardian), skProfile),
 		UpdateExpression: aws.String("SET dependant_count = if_not_exists(dependant_count, :zero) + :one"),
 		ConditionExpression: aws.String("attribute_exists(pk) AND #status = :active AND " +
 			"(attribute_not_exists(dependant_count) OR dependant_count < :max)"),
 		ExpressionAttributeNames: map[string]string{"#status": "status"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":zero": num(0), ":one": num(1), ":max": num(MaxDependants), ":active": str(StatusActive),
+			":zero": ddb.N(0), ":one": ddb.N(1), ":max": ddb.N(MaxDependants), ":active": ddb.S(StatusActive),
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
-	writes = append([]types.TransactWriteItem{room, putNew(s.table, link)}, writes...)
+	writes = append([]types.TransactWriteItem{room, ddb.PutNew(s.table, link)}, writes...)
 	err = s.transact(ctx, writes, enrolled(h, kindDependant), dependantAdded(h, guardian))
 	if err == nil {
 		return h, nil
 	}
-	failed := cancelled(err)
+	failed := ddb.Cancelled(err)
 	switch {
 	case failed[0]:
 		var tce *types.TransactionCanceledException
@@ -270,7 +226,7 @@ func (s *Store) Dependants(ctx context.Context, guardian string) ([]Holder, erro
 		TableName:              aws.String(s.table),
 		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :dep)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(holderPK(guardian)), ":dep": str(skDependant),
+			":pk": ddb.S(holderPK(guardian)), ":dep": ddb.S(skDependant),
 		},
 		ConsistentRead: aws.Bool(true),
 	})
@@ -297,8 +253,8 @@ func (s *Store) Dependants(ctx context.Context, guardian string) ([]Holder, erro
 // anyone else's.
 func (s *Store) Dependant(ctx context.Context, guardian, id string) (Holder, error) {
 	out, err := s.db.TransactGetItems(ctx, &dynamodb.TransactGetItemsInput{TransactItems: []types.TransactGetItem{
-		{Get: &types.Get{TableName: aws.String(s.table), Key: key(holderPK(guardian), skDependant+id)}},
-		{Get: &types.Get{TableName: aws.String(s.table), Key: key(holderPK(id), skProfile)}},
+		{Get: &types.Get{TableName: aws.String(s.table), Key: ddb.Key(holderPK(guardian), skDependant+id)}},
+		{Get: &types.Get{TableName: aws.String(s.table), Key: ddb.Key(holderPK(id), skProfile)}},
 	}})
 	if err != nil {
 		return Holder{}, fmt.Errorf("get dependant: %w", err)
@@ -331,25 +287,25 @@ func (s *Store) UpdateDependant(ctx context.Context, guardian, id string, u Depe
 	var writes []types.TransactWriteItem
 	if u.Relationship != nil {
 		writes = append(writes, types.TransactWriteItem{Update: &types.Update{
-			TableName: aws.String(s.table), Key: key(holderPK(guardian), skDependant+id),
+			TableName: aws.String(s.table), Key: ddb.Key(holderPK(guardian), skDependant+id),
 			UpdateExpression: aws.String("SET relationship = :r"), ConditionExpression: linkCheck,
-			ExpressionAttributeValues: map[string]types.AttributeValue{":r": str(*u.Relationship)},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":r": ddb.S(*u.Relationship)},
 		}})
 	} else {
 		writes = append(writes, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-			TableName: aws.String(s.table), Key: key(holderPK(guardian), skDependant+id), ConditionExpression: linkCheck,
+			TableName: aws.String(s.table), Key: ddb.Key(holderPK(guardian), skDependant+id), ConditionExpression: linkCheck,
 		}})
 	}
 	if u.Name != nil {
 		writes = append(writes, types.TransactWriteItem{Update: &types.Update{
-			TableName: aws.String(s.table), Key: key(holderPK(id), skProfile),
+			TableName: aws.String(s.table), Key: ddb.Key(holderPK(id), skProfile),
 			UpdateExpression: aws.String("SET #name = :n"), ConditionExpression: linkCheck,
 			ExpressionAttributeNames:  map[string]string{"#name": "name"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":n": str(*u.Name)},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":n": ddb.S(*u.Name)},
 		}})
 	}
 	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
-	if failed := cancelled(err); len(failed) > 0 {
+	if failed := ddb.Cancelled(err); len(failed) > 0 {
 		return Holder{}, ErrDependantNotFound
 	} else if err != nil {
 		return Holder{}, fmt.Errorf("update dependant: %w", err)
@@ -360,7 +316,7 @@ func (s *Store) UpdateDependant(ctx context.Context, guardian, id string, u Depe
 // Account reads a holder's account.
 func (s *Store) Account(ctx context.Context, id string) (Account, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: key(holderPK(id), skAccount), ConsistentRead: aws.Bool(true),
+		TableName: aws.String(s.table), Key: ddb.Key(holderPK(id), skAccount), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		return Account{}, fmt.Errorf("get account: %w", err)
@@ -379,11 +335,11 @@ func (s *Store) SetPostpaidLimit(ctx context.Context, id string, limit int64) er
 		return fmt.Errorf("post-paid limit %d out of range", limit)
 	}
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: key(holderPK(id), skAccount),
+		TableName: aws.String(s.table), Key: ddb.Key(holderPK(id), skAccount),
 		UpdateExpression:    aws.String("SET postpaid_limit_fen = :limit, version = version + :one, updated_at = :now"),
 		ConditionExpression: aws.String("attribute_exists(pk)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":limit": num(limit), ":one": num(1), ":now": str(s.now().Format(time.RFC3339Nano)),
+			":limit": ddb.N(limit), ":one": ddb.N(1), ":now": ddb.S(s.now().Format(time.RFC3339Nano)),
 		},
 	})
 	var ccf *types.ConditionalCheckFailedException
@@ -430,63 +386,49 @@ func (s *Store) tryTopUp(ctx context.Context, acct Account, entryID string, amou
 	now := s.now()
 	e := Entry{EntryID: entryID, Kind: "top_up", AmountFen: amount, BalanceAfterFen: acct.BalanceFen + amount, CreatedAt: now}
 	pk := holderPK(acct.HolderID)
-	ledger, err := item(pk, skLedger+TimeKey(now)+"#"+entryID, e)
+	ledger, err := ddb.Item(pk, skLedger+TimeKey(now)+"#"+entryID, e)
 	if err != nil {
 		return Entry{}, err
 	}
-	marker, err := item(pk, skTopUp+entryID, e)
+	marker, err := ddb.Item(pk, skTopUp+entryID, e)
 	if err != nil {
 		return Entry{}, err
 	}
 	writes := []types.TransactWriteItem{
-		putNew(s.table, marker),
+		ddb.PutNew(s.table, marker),
 		{Update: &types.Update{
-			TableName: aws.String(s.table), Key: key(pk, skAccount),
+			TableName: aws.String(s.table), Key: ddb.Key(pk, skAccount),
 			UpdateExpression:    aws.String("SET balance_fen = :bal, version = :next, updated_at = :now"),
 			ConditionExpression: aws.String("version = :version"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":bal": num(e.BalanceAfterFen), ":next": num(acct.Version + 1), ":version": num(acct.Version),
-				":now": str(now.Format(time.RFC3339Nano)),
+				":bal": ddb.N(e.BalanceAfterFen), ":next": ddb.N(acct.Version + 1), ":version": ddb.N(acct.Version),
+				":now": ddb.S(now.Format(time.RFC3339Nano)),
 			},
 		}},
 		{ConditionCheck: &types.ConditionCheck{
-			TableName: aws.String(s.table), Key: key(pk, skProfile),
+			TableName: aws.String(s.table), Key: ddb.Key(pk, skProfile),
 			ConditionExpression:       aws.String("#status = :active"),
 			ExpressionAttributeNames:  map[string]string{"#status": "status"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":active": str(StatusActive)},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":active": ddb.S(StatusActive)},
 		}},
-		putNew(s.table, ledger),
+		ddb.PutNew(s.table, ledger),
 	}
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
-	failed := cancelled(err)
+	failed := ddb.Cancelled(err)
 	switch {
 	case err == nil:
 		return e, nil
 	case failed[2]:
 		return Entry{}, ErrNotActive
-	case failed[0], failed[1], isConflict(err):
+	case failed[0], failed[1], ddb.IsConflict(err):
 		return Entry{}, ErrConcurrentUpdate
 	}
 	return Entry{}, fmt.Errorf("top up: %w", err)
 }
 
-// isConflict reports a transaction cancelled because another one held an item.
-func isConflict(err error) bool {
-	var tce *types.TransactionCanceledException
-	if !errors.As(err, &tce) {
-		return false
-	}
-	for _, r := range tce.CancellationReasons {
-		if aws.ToString(r.Code) == "TransactionConflict" {
-			return true
-		}
-	}
-	return false
-}
-
 func (s *Store) topUpDone(ctx context.Context, id, entryID string) (*Entry, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: key(holderPK(id), skTopUp+entryID), ConsistentRead: aws.Bool(true),
+		TableName: aws.String(s.table), Key: ddb.Key(holderPK(id), skTopUp+entryID), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("get top-up: %w", err)
@@ -503,44 +445,10 @@ func (s *Store) topUpDone(ctx context.Context, id, entryID string) (*Entry, erro
 
 // Entries pages through id's ledger, newest first.
 func (s *Store) Entries(ctx context.Context, id string, limit int, cursor string) (Page[Entry], error) {
-	return listNewest[Entry](ctx, s, id, skLedger, limit, cursor)
+	return ddb.QueryPage[Entry](ctx, s.db, ddb.PageQuery{Table: s.table, PK: holderPK(id), Prefix: skLedger}, limit, cursor)
 }
 
 // AccessLog pages through id's access log, newest first.
 func (s *Store) AccessLog(ctx context.Context, id string, limit int, cursor string) (Page[AccessEntry], error) {
-	return listNewest[AccessEntry](ctx, s, id, skAccess, limit, cursor)
-}
-
-// listNewest queries one kind of item under a holder. The cursor carries only
-// the sort key, and must have the kind's prefix, so it cannot reach another
-// holder's items.
-func listNewest[T any](ctx context.Context, s *Store, id, prefix string, limit int, cursor string) (Page[T], error) {
-	in := &dynamodb.QueryInput{
-		TableName:              aws.String(s.table),
-		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :prefix)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(holderPK(id)), ":prefix": str(prefix),
-		},
-		ScanIndexForward: aws.Bool(false),
-		Limit:            aws.Int32(int32(limit)),
-	}
-	if cursor != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil || !strings.HasPrefix(string(raw), prefix) {
-			return Page[T]{}, errCorruptCursor
-		}
-		in.ExclusiveStartKey = key(holderPK(id), string(raw))
-	}
-	out, err := s.db.Query(ctx, in)
-	if err != nil {
-		return Page[T]{}, fmt.Errorf("query %s: %w", prefix, err)
-	}
-	page := Page[T]{Items: make([]T, 0, len(out.Items))}
-	if err := attributevalue.UnmarshalListOfMaps(out.Items, &page.Items); err != nil {
-		return Page[T]{}, fmt.Errorf("unmarshal %s: %w", prefix, err)
-	}
-	if sk, ok := out.LastEvaluatedKey["sk"].(*types.AttributeValueMemberS); ok {
-		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(sk.Value))
-	}
-	return page, nil
+	return ddb.QueryPage[AccessEntry](ctx, s.db, ddb.PageQuery{Table: s.table, PK: holderPK(id), Prefix: skAccess}, limit, cursor)
 }

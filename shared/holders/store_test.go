@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/citycode/citycode/shared/ddb"
 	"github.com/citycode/citycode/shared/dynamotest"
 	"github.com/citycode/citycode/shared/outbox"
 )
@@ -240,10 +241,10 @@ func TestDependantLimitAndSuspendedGuardian(t *testing.T) {
 func suspend(t *testing.T, s *Store, id string) {
 	t.Helper()
 	_, err := s.db.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: key(holderPK(id), skProfile),
+		TableName: aws.String(s.table), Key: ddb.Key(holderPK(id), skProfile),
 		UpdateExpression:          aws.String("SET #status = :s"),
 		ExpressionAttributeNames:  map[string]string{"#status": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":s": str(StatusSuspended)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":s": ddb.S(StatusSuspended)},
 	})
 	if err != nil {
 		t.Fatal(err)

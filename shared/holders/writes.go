@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/citycode/citycode/shared/ddb"
 )
 
 // Writes other capabilities put into their own transactions, so that what
@@ -19,17 +20,17 @@ func AccessWrite(table, holderID string, e AccessEntry) (types.TransactWriteItem
 	if e.EntryID == "" {
 		e.EntryID = newID("acc")
 	}
-	it, err := item(holderPK(holderID), skAccess+TimeKey(e.At)+"#"+e.EntryID, e)
+	it, err := ddb.Item(holderPK(holderID), skAccess+TimeKey(e.At)+"#"+e.EntryID, e)
 	if err != nil {
 		return types.TransactWriteItem{}, err
 	}
-	return putNew(table, it), nil
+	return ddb.PutNew(table, it), nil
 }
 
 // AccountKey is the key of holderID's account item in the holders table,
 // for a capability that reads it in its own batch (AccountFromItem).
 func AccountKey(holderID string) map[string]types.AttributeValue {
-	return key(holderPK(holderID), skAccount)
+	return ddb.Key(holderPK(holderID), skAccount)
 }
 
 // AccountFromItem reads an account item, with its debt derived.
@@ -78,21 +79,21 @@ func ChargeWrites(table string, acct Account, charges ...Charge) ([]types.Transa
 		after := balance - c.AmountFen
 		e := Entry{EntryID: c.EntryID, Kind: c.Kind, AmountFen: -c.AmountFen, BalanceAfterFen: after, CreatedAt: at,
 			UnpaidFen: debtAt(after, acct.PostpaidLimitFen) - debtAt(balance, acct.PostpaidLimitFen)}
-		ledger, err := item(pk, skLedger+TimeKey(at)+"#"+c.EntryID, e)
+		ledger, err := ddb.Item(pk, skLedger+TimeKey(at)+"#"+c.EntryID, e)
 		if err != nil {
 			return nil, nil, err
 		}
-		writes = append(writes, putNew(table, ledger))
+		writes = append(writes, ddb.PutNew(table, ledger))
 		entries = append(entries, e)
 		balance, last = after, at
 	}
 	writes[0] = types.TransactWriteItem{Update: &types.Update{
-		TableName: aws.String(table), Key: key(pk, skAccount),
+		TableName: aws.String(table), Key: ddb.Key(pk, skAccount),
 		UpdateExpression:    aws.String("SET balance_fen = :bal, version = :next, updated_at = :now"),
 		ConditionExpression: aws.String("version = :version"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":bal": num(balance), ":next": num(acct.Version + 1), ":version": num(acct.Version),
-			":now": str(last.Format(time.RFC3339Nano)),
+			":bal": ddb.N(balance), ":next": ddb.N(acct.Version + 1), ":version": ddb.N(acct.Version),
+			":now": ddb.S(last.Format(time.RFC3339Nano)),
 		},
 	}}
 	return writes, entries, nil

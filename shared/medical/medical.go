@@ -11,6 +11,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/citycode/citycode/shared/ddb"
 	"github.com/citycode/citycode/shared/medpolicy"
 )
 
@@ -28,7 +29,7 @@ var (
 	ErrHolderNotFound     = errors.New("medical: no such holder")
 	ErrCreditReused       = errors.New("medical: credit key used for another credit")
 	ErrBalanceLimit       = errors.New("medical: personal account above its limit")
-	errCorruptCursor      = errors.New("medical: bad cursor")
+	errCorruptCursor      = ddb.ErrCorruptCursor // a cursor Settlements did not give out
 )
 
 // Settlement statuses.
@@ -196,8 +197,5 @@ type Settlement struct {
 	Reversal     *Reversal `dynamodbav:"reversal,omitempty"`
 }
 
-// Page is one page of a newest-first listing.
-type Page[T any] struct {
-	Items      []T
-	NextCursor string
-}
+// Page is one page of a newest-first listing and the cursor of the next.
+type Page[T any] = ddb.Page[T]

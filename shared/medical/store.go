@@ -2,11 +2,9 @@ package medical
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/citycode/citycode/shared/awsclient"
+	"github.com/citycode/citycode/shared/ddb"
 	"github.com/citycode/citycode/shared/holders"
 	"github.com/citycode/citycode/shared/medpolicy"
 	"github.com/citycode/citycode/shared/outbox"
@@ -55,32 +54,9 @@ const (
 func holderPK(id string) string { return "HOLDER#" + id }
 func orgPK(org string) string   { return "ORG#" + org }
 
-func key(pk, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"pk": str(pk), "sk": str(sk)}
-}
-
-func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
-func num(n int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
-}
-
-func item(pk, sk string, v any) (map[string]types.AttributeValue, error) {
-	m, err := attributevalue.MarshalMap(v)
-	if err != nil {
-		return nil, fmt.Errorf("marshal %s: %w", sk, err)
-	}
-	m["pk"], m["sk"] = str(pk), str(sk)
-	return m, nil
-}
-
-func (s *Store) putNew(it map[string]types.AttributeValue) types.TransactWriteItem {
-	return types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: it,
-		ConditionExpression: aws.String("attribute_not_exists(pk)")}}
-}
-
 // get reads one item into v; found is false when there is none.
 func (s *Store) get(ctx context.Context, pk, sk string, v any) (found bool, err error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key(pk, sk), ConsistentRead: aws.Bool(true)})
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: ddb.Key(pk, sk), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return false, fmt.Errorf("get %s: %w", sk, err)
 	}
@@ -102,14 +78,14 @@ func (s *Store) PutProfile(ctx context.Context, p Profile) error {
 		return fmt.Errorf("put profile: %+v needs a holder, a city, a scheme (employee or resident) and a balance within 0..%d", p, medpolicy.MaxMemberFen)
 	}
 	p.Version, p.UpdatedAt = 0, s.now()
-	it, err := item(holderPK(p.HolderID), skInsurance, p)
+	it, err := ddb.Item(holderPK(p.HolderID), skInsurance, p)
 	if err != nil {
 		return err
 	}
 	holder := types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{TableName: aws.String(s.holders),
-		Key: key(holderPK(p.HolderID), skHolder), ConditionExpression: aws.String("attribute_exists(pk)")}}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{holder, s.putNew(it)}})
-	failed := cancelled(err)
+		Key: ddb.Key(holderPK(p.HolderID), skHolder), ConditionExpression: aws.String("attribute_exists(pk)")}}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{holder, ddb.PutNew(s.table, it)}})
+	failed := ddb.Cancelled(err)
 	switch {
 	case err == nil:
 		return nil
@@ -149,12 +125,12 @@ func (s *Store) Enrol(ctx context.Context, holderID string, id Identity) (Profil
 		next := p
 		next.Scheme, next.Retired, next.City, next.Version, next.UpdatedAt = id.Scheme, id.Retired, id.City, p.Version+1, s.now()
 		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: aws.String(s.table), Key: key(holderPK(holderID), skInsurance),
+			TableName: aws.String(s.table), Key: ddb.Key(holderPK(holderID), skInsurance),
 			UpdateExpression:    aws.String("SET scheme = :scheme, retired = :retired, insured_city = :city, version = :next, updated_at = :now"),
 			ConditionExpression: aws.String("version = :version"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":scheme": str(next.Scheme), ":retired": &types.AttributeValueMemberBOOL{Value: next.Retired}, ":city": str(next.City),
-				":next": num(next.Version), ":version": num(p.Version), ":now": str(next.UpdatedAt.Format(time.RFC3339Nano)),
+				":scheme": ddb.S(next.Scheme), ":retired": &types.AttributeValueMemberBOOL{Value: next.Retired}, ":city": ddb.S(next.City),
+				":next": ddb.N(next.Version), ":version": ddb.N(p.Version), ":now": ddb.S(next.UpdatedAt.Format(time.RFC3339Nano)),
 			},
 		})
 		var ccf *types.ConditionalCheckFailedException
@@ -197,7 +173,7 @@ func (s *Store) CreditAccount(ctx context.Context, c Credit) (Credit, bool, erro
 		after := p
 		after.PersonalAccountFen += c.AmountFen
 		c.BalanceAfterFen, c.At = after.PersonalAccountFen, s.now()
-		record, err := item(holderPK(c.HolderID), skCredit+c.ID, c)
+		record, err := ddb.Item(holderPK(c.HolderID), skCredit+c.ID, c)
 		if err != nil {
 			return Credit{}, false, err
 		}
@@ -205,8 +181,8 @@ func (s *Store) CreditAccount(ctx context.Context, c Credit) (Credit, bool, erro
 		if err != nil {
 			return Credit{}, false, err
 		}
-		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{s.putNew(record), profile}})
-		failed := cancelled(err)
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{ddb.PutNew(s.table, record), profile}})
+		failed := ddb.Cancelled(err)
 		switch {
 		case err == nil:
 			return c, true, nil
@@ -239,12 +215,12 @@ func (s *Store) profileWrite(prev, next Profile) (types.TransactWriteItem, error
 		return types.TransactWriteItem{}, fmt.Errorf("marshal totals: %w", err)
 	}
 	return types.TransactWriteItem{Update: &types.Update{
-		TableName: aws.String(s.table), Key: key(holderPK(prev.HolderID), skInsurance),
+		TableName: aws.String(s.table), Key: ddb.Key(holderPK(prev.HolderID), skInsurance),
 		UpdateExpression:    aws.String("SET personal_account_fen = :pa, totals = :totals, version = :next, updated_at = :now"),
 		ConditionExpression: aws.String("version = :version"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pa": num(next.PersonalAccountFen), ":totals": totals, ":next": num(prev.Version + 1),
-			":version": num(prev.Version), ":now": str(s.now().Format(time.RFC3339Nano)),
+			":pa": ddb.N(next.PersonalAccountFen), ":totals": totals, ":next": ddb.N(prev.Version + 1),
+			":version": ddb.N(prev.Version), ":now": ddb.S(s.now().Format(time.RFC3339Nano)),
 		},
 	}}, nil
 }
@@ -266,15 +242,15 @@ func (s *Store) OpenVisit(ctx context.Context, v Visit, accept Accept) (Visit, e
 	if err != nil {
 		return Visit{}, err
 	}
-	it, err := item(orgPK(v.Org), skVisit+v.ID, v)
+	it, err := ddb.Item(orgPK(v.Org), skVisit+v.ID, v)
 	if err != nil {
 		return Visit{}, err
 	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append(writes, s.putNew(it))})
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append(writes, ddb.PutNew(s.table, it))})
 	switch {
 	case err == nil:
 		return v, nil
-	case len(writes) > 0 && cancelled(err)[0]:
+	case len(writes) > 0 && ddb.Cancelled(err)[0]:
 		return Visit{}, ErrReplayed
 	}
 	return Visit{}, fmt.Errorf("open visit: %w", err)
@@ -435,11 +411,11 @@ func (s *Store) Settle(ctx context.Context, c Charge) (Settlement, bool, error) 
 			}
 		}
 		first := len(own)
-		marker, err := item(orgPK(st.Org), skBill+st.BillID, billMarker{SettlementID: st.ID, Fingerprint: st.Fingerprint})
+		marker, err := ddb.Item(orgPK(st.Org), skBill+st.BillID, billMarker{SettlementID: st.ID, Fingerprint: st.Fingerprint})
 		if err != nil {
 			return Settlement{}, false, err
 		}
-		record, err := item(orgPK(st.Org), skSettlement+st.ID, st)
+		record, err := ddb.Item(orgPK(st.Org), skSettlement+st.ID, st)
 		if err != nil {
 			return Settlement{}, false, err
 		}
@@ -447,12 +423,12 @@ func (s *Store) Settle(ctx context.Context, c Charge) (Settlement, bool, error) 
 		if err != nil {
 			return Settlement{}, false, err
 		}
-		own = append(own, s.putNew(marker), s.putNew(record), profile, s.holderActive(st.HolderID))
+		own = append(own, ddb.PutNew(s.table, marker), ddb.PutNew(s.table, record), profile, s.holderActive(st.HolderID))
 		if c.VisitID != "" {
 			own = append(own, s.visitWrite(c, st.SettledAt))
 		}
 		err = s.transact(ctx, own, completed(st))
-		failed := cancelled(err)
+		failed := ddb.Cancelled(err)
 		switch {
 		case err == nil:
 			return st, true, nil
@@ -478,24 +454,24 @@ func (s *Store) Settle(ctx context.Context, c Charge) (Settlement, bool, error) 
 // settled for.
 func (s *Store) holderActive(holderID string) types.TransactWriteItem {
 	return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-		TableName: aws.String(s.holders), Key: key(holderPK(holderID), skHolder),
+		TableName: aws.String(s.holders), Key: ddb.Key(holderPK(holderID), skHolder),
 		ConditionExpression:       aws.String("#status = :active"),
 		ExpressionAttributeNames:  map[string]string{"#status": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":active": str(holders.StatusActive)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":active": ddb.S(holders.StatusActive)},
 	}}
 }
 
 // visitWrite checks, in a transaction, that c's visit is open at t, and
 // closes it if c is its final bill.
 func (s *Store) visitWrite(c Charge, t time.Time) types.TransactWriteItem {
-	k, cond := key(orgPK(c.Provider.Org), skVisit+c.VisitID), aws.String("attribute_not_exists(closed_at) AND expires_at > :now")
+	k, cond := ddb.Key(orgPK(c.Provider.Org), skVisit+c.VisitID), aws.String("attribute_not_exists(closed_at) AND expires_at > :now")
 	if !c.Final {
 		return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{TableName: aws.String(s.table), Key: k,
-			ConditionExpression: cond, ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(t.Unix())}}}
+			ConditionExpression: cond, ExpressionAttributeValues: map[string]types.AttributeValue{":now": ddb.N(t.Unix())}}}
 	}
 	return types.TransactWriteItem{Update: &types.Update{TableName: aws.String(s.table), Key: k,
 		UpdateExpression: aws.String("SET closed_at = :closed"), ConditionExpression: cond,
-		ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(t.Unix()), ":closed": str(t.Format(time.RFC3339Nano))}}}
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": ddb.N(t.Unix()), ":closed": ddb.S(t.Format(time.RFC3339Nano))}}}
 }
 
 // Settlement reads org's settlement id; ErrSettlementNotFound for any
@@ -534,14 +510,14 @@ func (s *Store) Reverse(ctx context.Context, org, id, reason string) (Settlement
 			return Settlement{}, false, err
 		}
 		flip := types.TransactWriteItem{Update: &types.Update{
-			TableName: aws.String(s.table), Key: key(orgPK(org), skSettlement+id),
+			TableName: aws.String(s.table), Key: ddb.Key(orgPK(org), skSettlement+id),
 			UpdateExpression:          aws.String("SET #status = :reversed, reversal = :rev"),
 			ConditionExpression:       aws.String("#status = :completed"),
 			ExpressionAttributeNames:  map[string]string{"#status": "status"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":reversed": str(StatusReversed), ":completed": str(StatusCompleted), ":rev": rev},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":reversed": ddb.S(StatusReversed), ":completed": ddb.S(StatusCompleted), ":rev": rev},
 		}}
 		err = s.transact(ctx, []types.TransactWriteItem{flip, profile}, reversed(st))
-		failed := cancelled(err)
+		failed := ddb.Cancelled(err)
 		switch {
 		case err == nil:
 			return st, true, nil
@@ -600,49 +576,7 @@ func (s *Store) backoff(ctx context.Context, attempt int) error {
 // carries only the sort key and must be a settlement's, so it cannot reach
 // another organisation's items.
 func (s *Store) Settlements(ctx context.Context, org string, limit int, cursor string) (Page[Settlement], error) {
-	in := &dynamodb.QueryInput{
-		TableName:              aws.String(s.table),
-		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :prefix)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(orgPK(org)), ":prefix": str(skSettlement),
-		},
-		ScanIndexForward: aws.Bool(false),
-		Limit:            aws.Int32(int32(limit)),
-	}
-	if cursor != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil || !strings.HasPrefix(string(raw), skSettlement) {
-			return Page[Settlement]{}, errCorruptCursor
-		}
-		in.ExclusiveStartKey = key(orgPK(org), string(raw))
-	}
-	out, err := s.db.Query(ctx, in)
-	if err != nil {
-		return Page[Settlement]{}, fmt.Errorf("query settlements: %w", err)
-	}
-	page := Page[Settlement]{Items: make([]Settlement, 0, len(out.Items))}
-	if err := attributevalue.UnmarshalListOfMaps(out.Items, &page.Items); err != nil {
-		return Page[Settlement]{}, fmt.Errorf("unmarshal settlements: %w", err)
-	}
-	if sk, ok := out.LastEvaluatedKey["sk"].(*types.AttributeValueMemberS); ok {
-		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(sk.Value))
-	}
-	return page, nil
-}
-
-// cancelled reports which items of a cancelled transaction failed their
-// condition; empty when err is not a cancellation.
-func cancelled(err error) map[int]bool {
-	failed := map[int]bool{}
-	var tce *types.TransactionCanceledException
-	if errors.As(err, &tce) {
-		for i, r := range tce.CancellationReasons {
-			if aws.ToString(r.Code) == "ConditionalCheckFailed" {
-				failed[i] = true
-			}
-		}
-	}
-	return failed
+	return ddb.QueryPage[Settlement](ctx, s.db, ddb.PageQuery{Table: s.table, PK: orgPK(org), Prefix: skSettlement}, limit, cursor)
 }
 
 // hexID is u in 32 lower-case hex digits; a UUID v7's sort in time order.

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/citycode/citycode/shared/ddb"
 	"github.com/citycode/citycode/shared/dynamotest"
 	"github.com/citycode/citycode/shared/holders"
 	"github.com/citycode/citycode/shared/medpolicy"
@@ -73,7 +74,7 @@ func (w world) holder(t *testing.T) string {
 func (w world) setStatus(t *testing.T, id, status string) {
 	t.Helper()
 	_, err := w.db.Client.PutItem(t.Context(), &dynamodb.PutItemInput{TableName: aws.String(w.db.Tables["HoldersTable"]),
-		Item: map[string]types.AttributeValue{"pk": str(holderPK(id)), "sk": str(skHolder), "holder_id": str(id), "status": str(status)}})
+		Item: map[string]types.AttributeValue{"pk": ddb.S(holderPK(id)), "sk": ddb.S(skHolder), "holder_id": ddb.S(id), "status": ddb.S(status)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/citycode/citycode/shared/awsclient"
+	"github.com/citycode/citycode/shared/ddb"
 	"github.com/citycode/citycode/shared/fares"
 	"github.com/citycode/citycode/shared/holders"
 	"github.com/citycode/citycode/shared/httpapi"
@@ -215,13 +215,9 @@ func (s *Service) mark(in input, sc scan.Scan) ([]types.TransactWriteItem, error
 		return sc.Writes()
 	}
 	u := qrverify.Use{Purpose: markOut, Issuer: sc.Issuer, CodeID: sc.CodeID, Until: sc.ExpiresAt.Add(MaxAge + time.Hour)}
-	return []types.TransactWriteItem{{Put: &types.Put{
-		TableName: aws.String(s.store.uses),
-		Item: map[string]types.AttributeValue{
-			"pk": str(u.Key()), "expires_at": num(u.Until.Unix()),
-		},
-		ConditionExpression: aws.String("attribute_not_exists(pk)"),
-	}}}, nil
+	return []types.TransactWriteItem{ddb.PutNew(s.store.uses, map[string]types.AttributeValue{
+		"pk": ddb.S(u.Key()), "expires_at": ddb.N(u.Until.Unix()),
+	})}, nil
 }
 
 // decide is what the tap does to the rider in snap: nil change for a

@@ -3,13 +3,11 @@ package transit
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/citycode/citycode/shared/awsclient"
+	"github.com/citycode/citycode/shared/ddb"
 	"github.com/citycode/citycode/shared/holders"
 	"github.com/citycode/citycode/shared/outbox"
 )
@@ -49,25 +48,6 @@ const (
 
 func riderPK(holderID string) string { return "RIDER#" + holderID }
 func tapPK(org, tapID string) string { return "TAP#" + org + "#" + tapID }
-
-func key(pk, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"pk": str(pk), "sk": str(sk)}
-}
-
-func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
-func num(n int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
-}
-
-// item marshals v with its keys.
-func item(pk, sk string, v any) (map[string]types.AttributeValue, error) {
-	m, err := attributevalue.MarshalMap(v)
-	if err != nil {
-		return nil, fmt.Errorf("marshal %s: %w", sk, err)
-	}
-	m["pk"], m["sk"] = str(pk), str(sk)
-	return m, nil
-}
 
 // riderState is everything about a rider that the next tap depends on, in
 // one item, written on condition of its version.
@@ -142,11 +122,11 @@ type snapshot struct {
 // an empty tapID: the sweep's) in one consistent TransactGetItems.
 func (s *Store) read(ctx context.Context, holderID, org, tapID string) (snapshot, error) {
 	gets := []types.TransactGetItem{
-		{Get: &types.Get{TableName: aws.String(s.table), Key: key(riderPK(holderID), skState)}},
+		{Get: &types.Get{TableName: aws.String(s.table), Key: ddb.Key(riderPK(holderID), skState)}},
 		{Get: &types.Get{TableName: aws.String(s.holders), Key: holders.AccountKey(holderID)}},
 	}
 	if tapID != "" {
-		gets = append(gets, types.TransactGetItem{Get: &types.Get{TableName: aws.String(s.table), Key: key(tapPK(org, tapID), skTap)}})
+		gets = append(gets, types.TransactGetItem{Get: &types.Get{TableName: aws.String(s.table), Key: ddb.Key(tapPK(org, tapID), skTap)}})
 	}
 	out, err := s.db.TransactGetItems(ctx, &dynamodb.TransactGetItemsInput{TransactItems: gets})
 	if err != nil {
@@ -180,7 +160,7 @@ func (s *Store) read(ctx context.Context, holderID, org, tapID string) (snapshot
 func (s *Store) taps(ctx context.Context, org string, ids []string) (map[string]*tapRecord, error) {
 	keys := make([]map[string]types.AttributeValue, 0, len(ids))
 	for _, id := range slices.Compact(slices.Sorted(slices.Values(ids))) {
-		keys = append(keys, key(tapPK(org, id), skTap))
+		keys = append(keys, ddb.Key(tapPK(org, id), skTap))
 	}
 	found := map[string]*tapRecord{}
 	if len(keys) == 0 {
@@ -238,53 +218,49 @@ func (s *Store) commit(ctx context.Context, snap snapshot, c *change) error {
 		if err != nil {
 			return err
 		}
-		rec, err := item(tapPK(c.org, c.tap.TapID), skTap, tapRecord{Fingerprint: c.fp, Result: string(body), ExpiresAt: now.Add(tapRetention).Unix()})
+		rec, err := ddb.Item(tapPK(c.org, c.tap.TapID), skTap, tapRecord{Fingerprint: c.fp, Result: string(body), ExpiresAt: now.Add(tapRetention).Unix()})
 		if err != nil {
 			return err
 		}
 		tapIdx = len(writes)
-		writes = append(writes, types.TransactWriteItem{Put: &types.Put{
-			TableName: aws.String(s.table), Item: rec, ConditionExpression: aws.String("attribute_not_exists(pk)")}})
+		writes = append(writes, ddb.PutNew(s.table, rec))
 	}
 
 	c.state.Version = snap.state.Version + 1
-	st, err := item(riderPK(c.holderID), skState, c.state)
+	st, err := ddb.Item(riderPK(c.holderID), skState, c.state)
 	if err != nil {
 		return err
 	}
 	if o := c.state.Open; o != nil {
 		// In the open-trips index (sparse: a state with no open trip is
 		// not in it), for the sweep.
-		st[attrOpenShard], st[attrOpenAt] = str(openShard(c.holderID)), str(o.At.UTC().Format(skTime))
+		st[attrOpenShard], st[attrOpenAt] = ddb.S(openShard(c.holderID)), ddb.S(o.At.UTC().Format(skTime))
 	}
-	put := &types.Put{TableName: aws.String(s.table), Item: st, ConditionExpression: aws.String("attribute_not_exists(pk)")}
+	put := ddb.PutNew(s.table, st)
 	if snap.stateExists {
-		put.ConditionExpression = aws.String("version = :v")
-		put.ExpressionAttributeValues = map[string]types.AttributeValue{":v": num(snap.state.Version)}
+		// Not new: replace the state read, at its version.
+		put.Put.ConditionExpression = aws.String("version = :v")
+		put.Put.ExpressionAttributeValues = map[string]types.AttributeValue{":v": ddb.N(snap.state.Version)}
 	}
-	writes = append(writes, types.TransactWriteItem{Put: put})
+	writes = append(writes, put)
 
 	for _, t := range c.trips {
-		it, err := item(riderPK(c.holderID), tripSK(t), t)
+		it, err := ddb.Item(riderPK(c.holderID), tripSK(t), t)
 		if err != nil {
 			return err
 		}
-		writes = append(writes, types.TransactWriteItem{Put: &types.Put{
-			TableName: aws.String(s.table), Item: it, ConditionExpression: aws.String("attribute_not_exists(pk)")}})
+		writes = append(writes, ddb.PutNew(s.table, it))
 	}
 	writes = append(writes, c.chargeWrites...)
 	err = s.outbox.Transact(ctx, writes, events(c.trips)...)
-	var tce *types.TransactionCanceledException
-	if err == nil || !errors.As(err, &tce) {
-		return err
-	}
-	failed := func(i int) bool {
-		return i < len(tce.CancellationReasons) && aws.ToString(tce.CancellationReasons[i].Code) == "ConditionalCheckFailed"
+	failed := ddb.Cancelled(err)
+	if failed == nil {
+		return err // nil, or not a cancellation
 	}
 	switch {
-	case tapIdx >= 0 && failed(tapIdx):
+	case tapIdx >= 0 && failed[tapIdx]:
 		return errDuplicateRace
-	case tapIdx > 0 && failed(0):
+	case tapIdx > 0 && failed[0]:
 		return errReplayed
 	}
 	return errContention // a version, or a transaction holding an item
@@ -314,28 +290,23 @@ func (s *Store) Trips(ctx context.Context, holderID string, from, to time.Time, 
 		TableName:              aws.String(s.table),
 		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :from AND :to"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(riderPK(holderID)), ":from": str(lo), ":to": str(hi),
+			":pk": ddb.S(riderPK(holderID)), ":from": ddb.S(lo), ":to": ddb.S(hi),
 		},
 		ScanIndexForward: aws.Bool(false),
 		Limit:            aws.Int32(int32(limit)),
 	}
-	if cursor != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil || string(raw) < lo || string(raw) > hi {
-			return Page{}, errBadCursor
-		}
-		in.ExclusiveStartKey = key(riderPK(holderID), string(raw))
+	start, err := ddb.StartKey(riderPK(holderID), cursor, func(sk string) bool { return sk >= lo && sk <= hi })
+	if err != nil {
+		return Page{}, err
 	}
+	in.ExclusiveStartKey = start
 	out, err := s.db.Query(ctx, in)
 	if err != nil {
 		return Page{}, fmt.Errorf("query trips: %w", err)
 	}
-	page := Page{Items: make([]Trip, 0, len(out.Items))}
+	page := Page{Items: make([]Trip, 0, len(out.Items)), NextCursor: ddb.Cursor(out.LastEvaluatedKey)}
 	if err := attributevalue.UnmarshalListOfMaps(out.Items, &page.Items); err != nil {
 		return Page{}, fmt.Errorf("unmarshal trips: %w", err)
-	}
-	if sk, ok := out.LastEvaluatedKey["sk"].(*types.AttributeValueMemberS); ok {
-		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(sk.Value))
 	}
 	return page, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/citycode/citycode/shared/app"
 	"github.com/citycode/citycode/shared/awsclient"
+	"github.com/citycode/citycode/shared/ddb"
 	"github.com/citycode/citycode/shared/fares"
 	"github.com/citycode/citycode/shared/logging"
 	"github.com/citycode/citycode/shared/outbox"
@@ -57,7 +58,7 @@ func (s *Store) overdue(ctx context.Context, shard string, cutoff time.Time, fn 
 			"#shard": attrOpenShard, "#at": attrOpenAt,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":shard": str(shard), ":cutoff": str(cutoff.UTC().Format(skTime)),
+			":shard": ddb.S(shard), ":cutoff": ddb.S(cutoff.UTC().Format(skTime)),
 		},
 	})
 	for p.HasMorePages() {

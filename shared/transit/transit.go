@@ -8,6 +8,8 @@ package transit
 import (
 	"errors"
 	"time"
+
+	"github.com/citycode/citycode/shared/ddb"
 )
 
 // Directions of a tap.
@@ -65,7 +67,7 @@ const (
 
 var (
 	// errBadCursor is a cursor this API did not give out.
-	errBadCursor = errors.New("transit: bad cursor")
+	errBadCursor = ddb.ErrCorruptCursor
 	// errBadMonth is a month that is not YYYY-MM.
 	errBadMonth = errors.New("transit: bad month")
 )
