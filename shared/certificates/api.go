@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"regexp"
 	"slices"
@@ -63,6 +64,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/certificate-categories/{category_id}", a.getCategory())
 	mux.Handle("GET /v1/certificate-keys", a.documentKeys())
 	mux.Handle("POST /v1/certificates", issuer(a.idem.Require(a.issue())))
+	mux.Handle("GET /v1/certificates", issuer(a.issuerList()))
 	mux.Handle("GET /v1/certificates/{certificate_id}", issuer(a.issuerGet()))
 	mux.Handle("GET /v1/certificates/{certificate_id}/status", a.publicStatus())
 	mux.Handle("POST /v1/certificates/{certificate_id}/renewals", issuer(a.idem.Require(a.change(a.renew))))
@@ -164,11 +166,54 @@ func (a *API) toJSON(c Certificate) certJSON {
 }
 
 type issueRequest struct {
-	Category   string          `json:"category"`
-	HolderID   string          `json:"holder_id"`
-	Fields     json.RawMessage `json:"fields"`
-	ValidFrom  string          `json:"valid_from"`
-	ValidUntil string          `json:"valid_until"`
+	Category       string          `json:"category"`
+	HolderID       string          `json:"holder_id"`
+	HolderDocument *holderDocument `json:"holder_document"`
+	Fields         json.RawMessage `json:"fields"`
+	ValidFrom      string          `json:"valid_from"`
+	ValidUntil     string          `json:"valid_until"`
+}
+
+// holderDocument names a holder by the document they enrolled with; the
+// number is only looked up (holders' document index), never stored here.
+type holderDocument struct {
+	Type   string `json:"document_type"`
+	Number string `json:"document_number"`
+}
+
+// holderErrors checks that req names its holder exactly one way, and well.
+func (req issueRequest) holderErrors() []httpapi.FieldError {
+	d := req.HolderDocument
+	switch {
+	case (req.HolderID == "") == (d == nil):
+		return []httpapi.FieldError{{Field: "holder_id", Code: "required", Detail: "exactly one of holder_id or holder_document"}}
+	case d == nil && !holderIDPattern.MatchString(req.HolderID):
+		return []httpapi.FieldError{{Field: "holder_id", Code: "invalid", Detail: "must be a holder id (hdr_…)"}}
+	case d == nil:
+		return nil
+	}
+	var errs []httpapi.FieldError
+	if !holders.IsDocumentType(d.Type) {
+		errs = append(errs, httpapi.FieldError{Field: "holder_document.document_type", Code: "invalid",
+			Detail: "must be one of resident_id, passport, hk_macau_permit, taiwan_permit, foreign_permanent_residence"})
+	}
+	if n := strings.TrimSpace(d.Number); n == "" || len(n) > 20 {
+		errs = append(errs, httpapi.FieldError{Field: "holder_document.document_number", Code: "invalid", Detail: "must be 1 to 20 characters"})
+	}
+	return errs
+}
+
+// holderOf is the holder req names: its holder_id, or the holder enrolled
+// with its holder_document.
+func (a *API) holderOf(ctx context.Context, req issueRequest) (string, error) {
+	if req.HolderDocument == nil {
+		return req.HolderID, nil
+	}
+	id, err := a.holders.HolderIDForDocument(ctx, req.HolderDocument.Type, req.HolderDocument.Number)
+	if errors.Is(err, holders.ErrDocumentNotEnrolled) {
+		return "", ErrHolderNotFound
+	}
+	return id, err
 }
 
 var holderIDPattern = regexp.MustCompile(`^hdr_[a-z2-7]{26}$`)
@@ -186,21 +231,23 @@ func (a *API) issue() http.HandlerFunc {
 			httpapi.WriteError(w, r, errorAnswers, err)
 			return
 		}
-		var errs []httpapi.FieldError
-		if !holderIDPattern.MatchString(req.HolderID) {
-			errs = append(errs, httpapi.FieldError{Field: "holder_id", Code: "invalid", Detail: "must be a holder id (hdr_…)"})
-		}
+		errs := req.holderErrors()
 		if len(req.Fields) == 0 {
 			errs = append(errs, httpapi.FieldError{Field: "fields", Code: "required", Detail: "the category's fields"})
 		} else {
 			errs = append(errs, cat.ValidateFields(req.Fields)...)
 		}
-		from, until, dateErrs := validity(cat, req.ValidFrom, req.ValidUntil, a.now())
+		from, until, dateErrs := cat.Term(req.ValidFrom, req.ValidUntil, a.now())
 		if errs = append(errs, dateErrs...); len(errs) > 0 {
 			httpapi.WriteProblem(w, r, httpapi.Invalid(errs...))
 			return
 		}
-		c := Certificate{ID: derivedID("crt", p, idempotency.KeyFrom(r.Context())), Category: cat.ID, HolderID: req.HolderID, IssuerOrg: p.Org,
+		holderID, err := a.holderOf(r.Context(), req)
+		if err != nil {
+			httpapi.WriteError(w, r, errorAnswers, err)
+			return
+		}
+		c := Certificate{ID: derivedID("crt", p, idempotency.KeyFrom(r.Context())), Category: cat.ID, HolderID: holderID, IssuerOrg: p.Org,
 			ValidFrom: from, ValidUntil: until, Fields: compact(req.Fields)}
 		c, err = a.store.Issue(r.Context(), c, cat.OnePerHolder)
 		if err != nil {
@@ -228,7 +275,19 @@ func (a *API) issuedCategory(id, org string) (*Category, error) {
 // Idempotency-Key, so that a rerun of the same request (after its claim's
 // lease ran out) finds what it already wrote.
 func derivedID(prefix string, p httpapi.Principal, idemKey string) string {
-	sum := sha256.Sum256([]byte(p.Org + "\x00" + p.Subject + "\x00" + idemKey))
+	return hashedID(prefix, p.Org+"\x00"+p.Subject+"\x00"+idemKey)
+}
+
+// SeedID is the certificate id the demo seed gives the certificate it
+// names by name: always the same, so that a second seed finds what the
+// first issued (Store.Issue answers the stored one). Its hash input is
+// tagged, so it never meets an id derived from a request.
+func SeedID(name string) string { return hashedID("crt", "seed\x00\x00\x00"+name) }
+
+// hashedID is prefix_ and the first 16 bytes of in's SHA-256, in the shape
+// of newID's ids.
+func hashedID(prefix, in string) string {
+	sum := sha256.Sum256([]byte(in))
 	return prefix + "_" + strings.ToLower(idEncoding.EncodeToString(sum[:16]))
 }
 
@@ -242,9 +301,11 @@ func compact(raw json.RawMessage) json.RawMessage {
 	return b.Bytes()
 }
 
-// validity checks and completes a term: from defaults to today, until to
-// from plus the category's validity, and may not exceed it.
-func validity(cat *Category, from, until string, now time.Time) (string, string, []httpapi.FieldError) {
+// Term checks and completes a certificate's term of this category: from
+// defaults to today (in Shanghai at now), until to from plus the
+// category's validity, and may not exceed it. It answers the dates, or
+// what is wrong with them.
+func (cat *Category) Term(from, until string, now time.Time) (string, string, []httpapi.FieldError) {
 	var errs []httpapi.FieldError
 	if from == "" {
 		from = today(now)
@@ -268,6 +329,39 @@ func validity(cat *Category, from, until string, now time.Time) (string, string,
 		errs = append(errs, httpapi.FieldError{Field: "valid_until", Code: "out_of_range", Detail: "at most " + max + " (the category's validity " + *cat.Validity + ")"})
 	}
 	return from, until, errs
+}
+
+// categoryQuery is the list's ?category=, if any: a category id.
+func categoryQuery(r *http.Request) (string, error) {
+	category := r.URL.Query().Get("category")
+	if category != "" && !categoryIDPattern.MatchString(category) {
+		return "", httpapi.NewError(http.StatusBadRequest, "invalid_query", "category must be a category id")
+	}
+	return category, nil
+}
+
+// issuerList answers the caller org's certificates, newest first, as
+// summaries (no fields), with their current status.
+func (a *API) issuerList() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		pg, err := httpapi.ParsePage(r)
+		if err != nil {
+			httpapi.WriteError(w, r, errorAnswers, err)
+			return
+		}
+		category, err := categoryQuery(r)
+		if err != nil {
+			httpapi.WriteError(w, r, errorAnswers, err)
+			return
+		}
+		p, _ := httpapi.PrincipalFrom(r)
+		page, err := a.store.ByIssuer(r.Context(), p.Org, category, pg.Limit, pg.Cursor)
+		if err != nil {
+			httpapi.WriteError(w, r, errorAnswers, err)
+			return
+		}
+		httpapi.WriteList(w, page.Items, page.NextCursor, a.toJSON)
+	}
 }
 
 func (a *API) issuerGet() http.HandlerFunc {
@@ -356,7 +450,7 @@ func (a *API) renew(req changeRequest) (Change, []httpapi.FieldError) {
 			errs = cat.ValidateFields(req.Fields)
 			c.Fields = compact(req.Fields)
 		}
-		from, until, dateErrs := validity(cat, req.ValidFrom, req.ValidUntil, now)
+		from, until, dateErrs := cat.Term(req.ValidFrom, req.ValidUntil, now)
 		if errs = append(errs, dateErrs...); len(errs) > 0 {
 			return httpapi.Invalid(errs...)
 		}
@@ -438,9 +532,9 @@ func (a *API) holderList() http.HandlerFunc {
 			httpapi.WriteError(w, r, errorAnswers, err)
 			return
 		}
-		category := r.URL.Query().Get("category")
-		if category != "" && !categoryIDPattern.MatchString(category) {
-			httpapi.WriteError(w, r, errorAnswers, httpapi.NewError(http.StatusBadRequest, "invalid_query", "category must be a category id"))
+		category, err := categoryQuery(r)
+		if err != nil {
+			httpapi.WriteError(w, r, errorAnswers, err)
 			return
 		}
 		id, err := a.target(r.Context(), r, r.URL.Query().Get("holder_id"))

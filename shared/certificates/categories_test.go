@@ -124,7 +124,7 @@ func TestValidity(t *testing.T) {
 		{cat: id, wantFrom: "2026-03-02", wantUntil: ""},
 		{cat: id, from: "2020-01-01", until: "2040-01-01", wantFrom: "2020-01-01", wantUntil: "2040-01-01"},
 	} {
-		from, until, errs := validity(tc.cat, tc.from, tc.until, now)
+		from, until, errs := tc.cat.Term(tc.from, tc.until, now)
 		if tc.wantField != "" {
 			if len(errs) != 1 || errs[0].Field != tc.wantField || errs[0].Code != tc.wantCode {
 				t.Errorf("%s %q..%q: %+v, want %s %s", tc.cat.ID, tc.from, tc.until, errs, tc.wantField, tc.wantCode)

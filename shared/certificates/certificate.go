@@ -12,6 +12,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/citycode/citycode/shared/ddb"
 )
 
 // Sentinel errors of the capability; api.go maps them to answers.
@@ -26,7 +28,7 @@ var (
 	ErrChanged             = errors.New("certificates: changed concurrently")
 	ErrConsentNotFound     = errors.New("certificates: no such consent of the holder's")
 	ErrOrganisationUnknown = errors.New("certificates: no such organisation")
-	errCorruptCursor       = errors.New("certificates: bad cursor")
+	errCorruptCursor       = ddb.ErrCorruptCursor
 )
 
 // Statuses of a certificate. Active, suspended and revoked are stored;

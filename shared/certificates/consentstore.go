@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/citycode/citycode/shared/ddb"
 	"github.com/citycode/citycode/shared/holders"
 )
 
@@ -68,7 +69,7 @@ func holderConsentSK(c Consent) string {
 // Consent reads a consent; false when there is none.
 func (s *Store) Consent(ctx context.Context, id string) (Consent, bool, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: key(consentPK(id), skConsent), ConsistentRead: aws.Bool(true),
+		TableName: aws.String(s.table), Key: ddb.Key(consentPK(id), skConsent), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		return Consent{}, false, fmt.Errorf("get consent: %w", err)
@@ -89,25 +90,23 @@ func (s *Store) Consent(ctx context.Context, id string) (Consent, bool, error) {
 // id derives from its Idempotency-Key) answers the stored consent.
 func (s *Store) GrantConsent(ctx context.Context, c Consent, actor string) (Consent, error) {
 	c.TTL = c.ValidUntil.Add(consentRetention).Unix()
-	it, err := attributevalue.MarshalMap(c)
+	item, err := ddb.Item(consentPK(c.ID), skConsent, c)
 	if err != nil {
-		return Consent{}, fmt.Errorf("marshal consent: %w", err)
+		return Consent{}, err
 	}
-	item, mine := map[string]types.AttributeValue{}, map[string]types.AttributeValue{}
-	for k, v := range it {
-		item[k], mine[k] = v, v
+	mine, err := ddb.Item(holderPK(c.HolderID), holderConsentSK(c), c)
+	if err != nil {
+		return Consent{}, err
 	}
-	item["pk"], item["sk"] = str(consentPK(c.ID)), str(skConsent)
-	mine["pk"], mine["sk"] = str(holderPK(c.HolderID)), str(holderConsentSK(c))
 	granted, err := holders.AccessWrite(s.holders, c.HolderID, holders.AccessEntry{At: c.CreatedAt, Organisation: c.Organisation,
 		Actor: actor, Purpose: c.Purpose, What: c.Categories, Outcome: outcomeConsentGranted})
 	if err != nil {
 		return Consent{}, err
 	}
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		putNew(s.table, item), putNew(s.table, mine), granted,
+		ddb.PutNew(s.table, item), ddb.PutNew(s.table, mine), granted,
 	}})
-	if failed := cancelled(err); failed[0] {
+	if failed := ddb.Cancelled(err); failed[0] {
 		prev, ok, gerr := s.Consent(ctx, c.ID)
 		if gerr == nil && ok && prev.HolderID == c.HolderID {
 			return prev, nil
@@ -123,17 +122,11 @@ func (s *Store) GrantConsent(ctx context.Context, c Consent, actor string) (Cons
 // Consents pages through holderID's consents, newest first (withdrawn and
 // expired ones too, until TTL removes them).
 func (s *Store) Consents(ctx context.Context, holderID string, limit int, cursor string) ([]Consent, string, error) {
-	items, next, err := s.holderItems(ctx, holderID, "CONSENT#", limit, cursor)
+	page, err := ddb.QueryPage[Consent](ctx, s.db, s.holderQuery(holderID, "CONSENT#"), limit, cursor)
 	if err != nil {
 		return nil, "", err
 	}
-	out := make([]Consent, len(items))
-	for i, it := range items {
-		if err := attributevalue.UnmarshalMap(it, &out[i]); err != nil {
-			return nil, "", fmt.Errorf("unmarshal consent: %w", err)
-		}
-	}
-	return out, next, nil
+	return page.Items, page.NextCursor, nil
 }
 
 // WithdrawConsent marks c (as read) withdrawn at e.At, in both its items,
@@ -143,10 +136,10 @@ func (s *Store) Consents(ctx context.Context, holderID string, limit int, cursor
 func (s *Store) WithdrawConsent(ctx context.Context, c Consent, e holders.AccessEntry) error {
 	withdraw := func(pk, sk string) types.TransactWriteItem {
 		return types.TransactWriteItem{Update: &types.Update{
-			TableName: aws.String(s.table), Key: key(pk, sk),
+			TableName: aws.String(s.table), Key: ddb.Key(pk, sk),
 			UpdateExpression:          aws.String("SET withdrawn_at = :at"),
 			ConditionExpression:       aws.String("attribute_exists(pk) AND attribute_not_exists(withdrawn_at)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":at": str(e.At.UTC().Format(time.RFC3339Nano))},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":at": ddb.S(e.At.UTC().Format(time.RFC3339Nano))},
 		}}
 	}
 	logged, err := holders.AccessWrite(s.holders, c.HolderID, e)
@@ -156,7 +149,7 @@ func (s *Store) WithdrawConsent(ctx context.Context, c Consent, e holders.Access
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		withdraw(consentPK(c.ID), skConsent), withdraw(holderPK(c.HolderID), holderConsentSK(c)), logged,
 	}})
-	if failed := cancelled(err); failed[0] {
+	if failed := ddb.Cancelled(err); failed[0] {
 		return nil // withdrawn by a concurrent call
 	}
 	if err != nil {

@@ -85,9 +85,15 @@ func New(ctx context.Context, env app.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The holders' document key: issuing by holder_document finds the
+	// holder through their document index.
+	docKey, err := holders.DocumentKey(ctx, env, awsCfg)
+	if err != nil {
+		return nil, err
+	}
 	db := awsclient.DynamoDB(awsCfg, env)
 	store := NewStore(db, cfg.CertificatesTable, cfg.HoldersTable, cfg.CodeUsesTable, outbox.New(db, cfg.Events.Table, cfg.Events.Retention), keys)
-	api := NewAPI(store, holders.NewStore(db, cfg.HoldersTable, nil), idempotency.NewStore(db, cfg.IdempotencyTable), cats, orgs, keys, cfg.ReferenceLifetime)
+	api := NewAPI(store, holders.NewStore(db, cfg.HoldersTable, docKey), idempotency.NewStore(db, cfg.IdempotencyTable), cats, orgs, keys, cfg.ReferenceLifetime)
 	mux := http.NewServeMux()
 	api.Routes(mux)
 	return httpapi.Serve(logging.New(os.Stdout, env("LOG_LEVEL")).With("function", "certificates"), mux), nil

@@ -11,11 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/citycode/citycode/shared/credential"
+	"github.com/citycode/citycode/shared/ddb"
 	"github.com/citycode/citycode/shared/holders"
 	"github.com/citycode/citycode/shared/httpapi"
 	"github.com/citycode/citycode/shared/logging"
@@ -103,15 +103,11 @@ func (s *Store) AcceptReference(ctx context.Context, c credential.Claims, holder
 	if err != nil {
 		return err
 	}
-	mark := types.TransactWriteItem{Put: &types.Put{
-		TableName: aws.String(s.uses),
-		Item: map[string]types.AttributeValue{
-			"pk": str("certref#" + hex.EncodeToString(c.CodeID[:])), "expires_at": num(c.Expires.Add(referenceSkew).Unix()),
-		},
-		ConditionExpression: aws.String("attribute_not_exists(pk)"),
-	}}
+	mark := ddb.PutNew(s.uses, map[string]types.AttributeValue{
+		"pk": ddb.S("certref#" + hex.EncodeToString(c.CodeID[:])), "expires_at": ddb.N(c.Expires.Add(referenceSkew).Unix()),
+	})
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{mark, logged}})
-	if cancelled(err)[0] {
+	if ddb.Cancelled(err)[0] {
 		return errReplayed
 	}
 	if err != nil {

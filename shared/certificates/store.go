@@ -2,12 +2,10 @@ package certificates
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/citycode/citycode/shared/awsclient"
+	"github.com/citycode/citycode/shared/ddb"
 	"github.com/citycode/citycode/shared/holders"
 	"github.com/citycode/citycode/shared/outbox"
 )
@@ -56,28 +56,18 @@ func holderSK(c Certificate) string {
 	return "CERT#" + c.Category + "#" + holders.TimeKey(c.IssuedAt) + "#" + c.ID
 }
 
-func key(pk, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"pk": str(pk), "sk": str(sk)}
-}
-
-func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
-func num(n int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
-}
-
 // certItems are the certificate item and its holder's summary (no fields,
 // no document).
 func (s *Store) certItems(c Certificate) (cert, summary map[string]types.AttributeValue, err error) {
 	c.FieldsJSON = string(c.Fields)
-	if cert, err = attributevalue.MarshalMap(c); err != nil {
-		return nil, nil, fmt.Errorf("marshal certificate: %w", err)
+	if cert, err = ddb.Item(certPK(c.ID), skCert, c); err != nil {
+		return nil, nil, err
 	}
-	cert["pk"], cert["sk"] = str(certPK(c.ID)), str(skCert)
+	cert["gsi1pk"], cert["gsi1sk"] = ddb.S(issuerPK(c.IssuerOrg)), ddb.S(issuerSK(c))
 	c.FieldsJSON, c.Document = "", ""
-	if summary, err = attributevalue.MarshalMap(c); err != nil {
-		return nil, nil, fmt.Errorf("marshal certificate: %w", err)
+	if summary, err = ddb.Item(holderPK(c.HolderID), holderSK(c), c); err != nil {
+		return nil, nil, err
 	}
-	summary["pk"], summary["sk"] = str(holderPK(c.HolderID)), str(holderSK(c))
 	return cert, summary, nil
 }
 
@@ -124,23 +114,23 @@ func (s *Store) Issue(ctx context.Context, c Certificate, onePerHolder bool) (Ce
 	}
 	writes := []types.TransactWriteItem{
 		{ConditionCheck: &types.ConditionCheck{
-			TableName: aws.String(s.holders), Key: key(holderPK(c.HolderID), "PROFILE"),
+			TableName: aws.String(s.holders), Key: ddb.Key(holderPK(c.HolderID), "PROFILE"),
 			ConditionExpression:                 aws.String("attribute_exists(pk) AND #status = :active"),
 			ExpressionAttributeNames:            map[string]string{"#status": "status"},
-			ExpressionAttributeValues:           map[string]types.AttributeValue{":active": str(holders.StatusActive)},
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":active": ddb.S(holders.StatusActive)},
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}},
-		putNew(s.table, cert),
-		putNew(s.table, summary),
+		ddb.PutNew(s.table, cert),
+		ddb.PutNew(s.table, summary),
 	}
 	if onePerHolder {
-		lock := key(holderPK(c.HolderID), lockSK(c.Category))
-		lock["certificate_id"] = str(c.ID)
-		writes = append(writes, putNew(s.table, lock))
+		lock := ddb.Key(holderPK(c.HolderID), lockSK(c.Category))
+		lock["certificate_id"] = ddb.S(c.ID)
+		writes = append(writes, ddb.PutNew(s.table, lock))
 	}
 	err = s.outbox.Transact(ctx, writes, certEvent(typeIssued, c))
 	var tce *types.TransactionCanceledException
-	switch failed := cancelled(err); {
+	switch failed := ddb.Cancelled(err); {
 	case err == nil:
 		return c, nil
 	case failed[0]:
@@ -161,32 +151,10 @@ func (s *Store) Issue(ctx context.Context, c Certificate, onePerHolder bool) (Ce
 	return Certificate{}, fmt.Errorf("issue certificate: %w", err)
 }
 
-func putNew(table string, it map[string]types.AttributeValue) types.TransactWriteItem {
-	return types.TransactWriteItem{Put: &types.Put{
-		TableName: aws.String(table), Item: it, ConditionExpression: aws.String("attribute_not_exists(pk)"),
-	}}
-}
-
-// cancelled reports which items of a cancelled transaction failed their
-// condition; nil when err is not a cancellation.
-func cancelled(err error) map[int]bool {
-	var tce *types.TransactionCanceledException
-	if !errors.As(err, &tce) {
-		return nil
-	}
-	failed := map[int]bool{}
-	for i, r := range tce.CancellationReasons {
-		if aws.ToString(r.Code) == "ConditionalCheckFailed" {
-			failed[i] = true
-		}
-	}
-	return failed
-}
-
 // Get reads one certificate, consistently.
 func (s *Store) Get(ctx context.Context, id string) (Certificate, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: key(certPK(id), skCert), ConsistentRead: aws.Bool(true),
+		TableName: aws.String(s.table), Key: ddb.Key(certPK(id), skCert), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		return Certificate{}, fmt.Errorf("get certificate: %w", err)
@@ -241,19 +209,19 @@ func (s *Store) Change(ctx context.Context, org, id string, ch Change) (Certific
 		}
 		writes := []types.TransactWriteItem{
 			{Put: &types.Put{TableName: aws.String(s.table), Item: cert, ConditionExpression: aws.String("version = :v"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(prev)}}},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":v": ddb.N(prev)}}},
 			{Put: &types.Put{TableName: aws.String(s.table), Item: summary, ConditionExpression: aws.String("attribute_exists(pk)")}},
 		}
 		if c.Status == StatusRevoked {
 			// The lock goes with revocation: a successor may be issued.
 			writes = append(writes, types.TransactWriteItem{Delete: &types.Delete{
-				TableName: aws.String(s.table), Key: key(holderPK(c.HolderID), lockSK(c.Category)),
+				TableName: aws.String(s.table), Key: ddb.Key(holderPK(c.HolderID), lockSK(c.Category)),
 				ConditionExpression:       aws.String("attribute_not_exists(pk) OR certificate_id = :id"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":id": str(c.ID)},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":id": ddb.S(c.ID)},
 			}})
 		}
 		err = s.outbox.Transact(ctx, writes, certEvent(ch.Event, c))
-		if failed := cancelled(err); err != nil && (failed[0] || isConflict(err)) {
+		if failed := ddb.Cancelled(err); err != nil && (failed[0] || ddb.IsConflict(err)) {
 			continue
 		}
 		if err != nil {
@@ -262,20 +230,6 @@ func (s *Store) Change(ctx context.Context, org, id string, ch Change) (Certific
 		return c, nil
 	}
 	return Certificate{}, ErrChanged
-}
-
-// isConflict reports a transaction cancelled because another one held an item.
-func isConflict(err error) bool {
-	var tce *types.TransactionCanceledException
-	if !errors.As(err, &tce) {
-		return false
-	}
-	for _, r := range tce.CancellationReasons {
-		if aws.ToString(r.Code) == "TransactionConflict" {
-			return true
-		}
-	}
-	return false
 }
 
 // Page is one page of a listing.
@@ -291,12 +245,12 @@ func (s *Store) ByHolder(ctx context.Context, holderID, category string, limit i
 	if category != "" {
 		prefix += category + "#"
 	}
-	items, next, err := s.holderItems(ctx, holderID, prefix, limit, cursor)
+	items, err := ddb.QueryItems(ctx, s.db, s.holderQuery(holderID, prefix), limit, cursor)
 	if err != nil {
 		return Page{}, err
 	}
-	page := Page{Items: make([]Certificate, 0, len(items)), NextCursor: next}
-	for _, it := range items {
+	page := Page{Items: make([]Certificate, 0, len(items.Items)), NextCursor: items.NextCursor}
+	for _, it := range items.Items {
 		c, err := unmarshalCert(it)
 		if err != nil {
 			return Page{}, err
@@ -306,36 +260,11 @@ func (s *Store) ByHolder(ctx context.Context, holderID, category string, limit i
 	return page, nil
 }
 
-// holderItems pages through holderID's items whose sort key starts with
-// prefix, in descending sort key order, consistently. The cursor carries
-// the sort key and must stay under the prefix asked for.
-func (s *Store) holderItems(ctx context.Context, holderID, prefix string, limit int, cursor string) ([]map[string]types.AttributeValue, string, error) {
-	in := &dynamodb.QueryInput{
-		TableName:              aws.String(s.table),
-		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :prefix)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(holderPK(holderID)), ":prefix": str(prefix),
-		},
-		ScanIndexForward: aws.Bool(false),
-		ConsistentRead:   aws.Bool(true),
-		Limit:            aws.Int32(int32(limit)),
-	}
-	if cursor != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil || !strings.HasPrefix(string(raw), prefix) {
-			return nil, "", errCorruptCursor
-		}
-		in.ExclusiveStartKey = key(holderPK(holderID), string(raw))
-	}
-	out, err := s.db.Query(ctx, in)
-	if err != nil {
-		return nil, "", fmt.Errorf("query holder's items: %w", err)
-	}
-	var next string
-	if sk, ok := out.LastEvaluatedKey["sk"].(*types.AttributeValueMemberS); ok {
-		next = base64.RawURLEncoding.EncodeToString([]byte(sk.Value))
-	}
-	return out.Items, next, nil
+// holderQuery lists holderID's items whose sort key starts with prefix,
+// in descending sort key order, consistently; a cursor must stay under
+// the prefix asked for.
+func (s *Store) holderQuery(holderID, prefix string) ddb.PageQuery {
+	return ddb.PageQuery{Table: s.table, PK: holderPK(holderID), Prefix: prefix, Consistent: true}
 }
 
 // Full reads the certificate items of summaries (with fields), consistently,
@@ -346,26 +275,19 @@ func (s *Store) Full(ctx context.Context, summaries []Certificate) ([]Certificat
 	}
 	keys := make([]map[string]types.AttributeValue, len(summaries))
 	for i, c := range summaries {
-		keys[i] = key(certPK(c.ID), skCert)
+		keys[i] = ddb.Key(certPK(c.ID), skCert)
 	}
-	byID := map[string]Certificate{}
-	req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
-	for attempt := 0; len(req) > 0; attempt++ {
-		if attempt == 5 {
-			return nil, errors.New("read certificates: throttled")
-		}
-		out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+	items, err := awsclient.BatchGetAll(ctx, s.db, s.table, keys)
+	if err != nil {
+		return nil, fmt.Errorf("read certificates: %w", err)
+	}
+	byID := make(map[string]Certificate, len(items))
+	for _, it := range items {
+		c, err := unmarshalCert(it)
 		if err != nil {
-			return nil, fmt.Errorf("read certificates: %w", err)
+			return nil, err
 		}
-		for _, it := range out.Responses[s.table] {
-			c, err := unmarshalCert(it)
-			if err != nil {
-				return nil, err
-			}
-			byID[c.ID] = c
-		}
-		req = out.UnprocessedKeys
+		byID[c.ID] = c
 	}
 	full := make([]Certificate, 0, len(summaries))
 	for _, c := range summaries {

@@ -32,6 +32,7 @@ type Demo struct {
 	} `json:"residents"`
 	Organisations []Organisation `json:"organisations"`
 	Insurance     []Insurance    `json:"insurance"`
+	Certificates  []Certificate  `json:"certificates"`
 }
 
 // Step loads part of a Demo with the environment of the template function
@@ -46,6 +47,7 @@ type Step struct {
 var Steps = []Step{
 	{Function: "HoldersFunction", Load: Load},
 	{Function: "HospitalSettleFunction", Load: LoadInsurance},
+	{Function: "CertificatesFunction", Load: LoadCertificates},
 }
 
 // Organisation is a demo organisation and its machine clients, for which
