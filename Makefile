@@ -42,6 +42,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzBase45$$' -fuzztime $(FUZZTIME) ./shared/credential
 	$(GO) test -run '^$$' -fuzz '^FuzzPrice$$' -fuzztime $(FUZZTIME) ./shared/fares
 	$(GO) test -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME) ./shared/medpolicy
+	$(GO) test -run '^$$' -fuzz '^FuzzBillBody$$' -fuzztime $(FUZZTIME) ./shared/medical
+	$(GO) test -run '^$$' -fuzz '^FuzzTapChecks$$' -fuzztime $(FUZZTIME) ./shared/transit
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./shared/webhooks
+	$(GO) test -run '^$$' -fuzz '^FuzzVerifyList$$' -fuzztime $(FUZZTIME) ./shared/trust
+	$(GO) test -run '^$$' -fuzz '^FuzzCheckEndpoint$$' -fuzztime $(FUZZTIME) ./shared/subscriptions
 
 ## smoke: exercise a running `make run` with curl
 smoke:
