@@ -322,8 +322,15 @@ func (a *API) sell(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteProblem(w, r, httpapi.Invalid(errs...))
 		return
 	}
-	c := Charge{Provider: providerOf(r), BillID: req.SaleID, VisitType: medpolicy.Pharmacy, Lines: lines}
-	// A sale made before answers as it was, without using up the code again.
+	sc, err := a.scanCode(r, req.Code, "pharmacy")
+	if err != nil {
+		httpapi.WriteError(w, r, errorAnswers, err)
+		return
+	}
+	c := Charge{Provider: providerOf(r), BillID: req.SaleID, VisitType: medpolicy.Pharmacy, Lines: lines, HolderID: sc.HolderID}
+	// The same sale again (same patient, same lines) answers as it was,
+	// without using up the code again; the sale id with another patient or
+	// other lines is bill_id_reused.
 	if prev, err := a.store.Settled(r.Context(), c); err != nil || prev != nil {
 		if err != nil {
 			httpapi.WriteError(w, r, errorAnswers, err)
@@ -332,12 +339,7 @@ func (a *API) sell(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteJSON(w, http.StatusOK, toJSON(*prev))
 		return
 	}
-	sc, err := a.scanCode(r, req.Code, "pharmacy")
-	if err != nil {
-		httpapi.WriteError(w, r, errorAnswers, err)
-		return
-	}
-	c.HolderID, c.Accept = sc.HolderID, sc.Writes
+	c.Accept = sc.Writes
 	a.writeSettled(w, r, c)
 }
 

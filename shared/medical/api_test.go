@@ -396,6 +396,21 @@ func TestPharmacySaleWithTheCode(t *testing.T) {
 	if again.Status != 200 || again.JSON["settlement_id"] != r.JSON["settlement_id"] {
 		t.Errorf("the same sale again: %d %s", again.Status, again.Body)
 	}
+	// The same sale id and lines for another patient (a till's counter
+	// reused) is not the same sale.
+	dep := w.post(t, w.resident, "/v1/holders/me/dependants", map[string]string{"name": "李小明", "document_type": "passport",
+		"document_number": "E9988776", "date_of_birth": "2015-05-05", "nationality": "CHN", "relationship": "child"}, "")
+	if dep.Status != 201 {
+		t.Fatalf("dependant: %d %s", dep.Status, dep.Body)
+	}
+	depCode := w.api.Do(apitest.Request{Method: "POST", Path: "/v1/codes", Token: w.resident, Body: `{"holder_id":"` + dep.JSON["holder_id"].(string) + `"}`})
+	if depCode.Status != 201 {
+		t.Fatalf("dependant's code: %d %s", depCode.Status, depCode.Body)
+	}
+	other := map[string]any{"code": depCode.JSON["code"], "sale_id": sale["sale_id"], "total_fen": sale["total_fen"], "lines": sale["lines"]}
+	if reused := w.post(t, w.pharmacy, "/v1/pharmacy/sales", other, "sale-other"); reused.Status != 409 || reused.Code() != "bill_id_reused" {
+		t.Errorf("the same sale id for another patient: %d %s", reused.Status, reused.Body)
+	}
 	sale["lines"], sale["total_fen"] = []line{{"YA01", "A", 1, 1_250}}, 1_250
 	if reused := w.post(t, w.pharmacy, "/v1/pharmacy/sales", sale, "sale-3"); reused.Status != 409 || reused.Code() != "bill_id_reused" {
 		t.Errorf("another sale under the same id: %d %s", reused.Status, reused.Body)

@@ -292,7 +292,14 @@ type Charge struct {
 	Final bool
 }
 
-func (c Charge) fingerprint() string { return fingerprint(c.VisitID, c.Lines) }
+func (c Charge) fingerprint() string {
+	// A hospital bill's visit names its patient; a pharmacy sale has no
+	// visit, so its patient is part of what was billed.
+	if c.VisitID == "" {
+		return fingerprint("sale:"+c.HolderID, c.Lines)
+	}
+	return fingerprint(c.VisitID, c.Lines)
+}
 
 // Estimate splits c as settling it now would, and changes nothing.
 func (s *Store) Estimate(ctx context.Context, c Charge) (Settlement, error) {
