@@ -188,6 +188,11 @@ func TestLookupNeedsFreshConsentAndIsLogged(t *testing.T) {
 			t.Errorf("%s: %d %q, want 403 %q", tc.name, r.Status, r.Code(), tc.code)
 		}
 	}
+	// A purpose the catalogue does not declare is refused before anything
+	// is logged: a caller cannot write free text into a holder's log.
+	if r := w.lookup(w.window, fmt.Sprintf(`{"consent_id":%q,"purpose":"curiosity","certificate_id":%q}`, consent, aliceLicence)); r.Status != http.StatusUnprocessableEntity || r.Code() != "validation_failed" {
+		t.Errorf("an undeclared purpose: %d %s", r.Status, r.Body)
+	}
 	// Nobody named: refused, logged to the service log only.
 	if r := w.lookup(w.window, `{"consent_id":"cns_nosuchconsentnosuchconsent","purpose":"government","category":"driving_licence"}`); r.Code() != "consent_required" {
 		t.Errorf("unknown consent: %d %s", r.Status, r.Body)

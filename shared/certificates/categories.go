@@ -199,6 +199,16 @@ func (c *Catalogue) Page(limit int, after string) ([]*Category, string) {
 	return out, ""
 }
 
+// PurposeError is the field error of a purpose the catalogue does not
+// declare, or nil: a caller's purpose is checked before anything about it
+// is written to a holder's access log.
+func (c *Catalogue) PurposeError(purpose string) []httpapi.FieldError {
+	if _, ok := c.purposes[purpose]; ok {
+		return nil
+	}
+	return []httpapi.FieldError{{Field: "purpose", Code: "invalid", Detail: "must be a purpose of GET /v1/certificate-categories"}}
+}
+
 // MayUse reports whether an organisation of kind may use purpose.
 func (c *Catalogue) MayUse(orgKind, purpose string) bool {
 	p, ok := c.purposes[purpose]

@@ -112,7 +112,11 @@ func (a *API) lookup() http.HandlerFunc {
 			httpapi.WriteError(w, r, errorAnswers, err)
 			return
 		}
-		if errs := req.validate(); len(errs) > 0 {
+		errs := req.validate()
+		if req.Purpose != "" {
+			errs = append(errs, a.cats.PurposeError(req.Purpose)...)
+		}
+		if len(errs) > 0 {
 			httpapi.WriteProblem(w, r, httpapi.Invalid(errs...))
 			return
 		}

@@ -193,6 +193,8 @@ func (a *API) checkReference() http.HandlerFunc {
 		}
 		if req.Purpose == "" {
 			errs = append(errs, httpapi.FieldError{Field: "purpose", Code: "required", Detail: "why the certificate is read"})
+		} else {
+			errs = append(errs, a.cats.PurposeError(req.Purpose)...)
 		}
 		if len(errs) > 0 {
 			httpapi.WriteProblem(w, r, httpapi.Invalid(errs...))
