@@ -125,7 +125,7 @@ func (a *API) getCategory() http.HandlerFunc {
 
 func (a *API) documentKeys() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		keys, err := a.keys.JWKS()
+		keys, err := a.store.PublishedKeys(r.Context())
 		if err != nil {
 			httpapi.WriteError(w, r, errorAnswers, err)
 			return

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"strings"
 	"time"
 
@@ -59,6 +60,10 @@ type DocumentPayload struct {
 	IssuedAt    int64           `json:"iat"`
 	ID          string          `json:"jti"`
 	Certificate DocumentContent `json:"certificate"`
+	// StatusURL is where anyone holding the document asks for the
+	// certificate's status now (public); absent when the function has no
+	// PUBLIC_BASE_URL.
+	StatusURL string `json:"status_url,omitempty"`
 }
 
 // DocumentContent is the certificate inside a document.
@@ -78,11 +83,20 @@ type DocumentContent struct {
 // DocumentKeys signs documents with the newest document key of a ring.
 type DocumentKeys struct {
 	ring *trust.KeyRing
+	// baseURL is the API's public base URL (no trailing slash), or "".
+	baseURL string
 }
 
 // NewDocumentKeys answers the signer over ring, whose root must be root
 // (the pinned TRUST_ROOT_JWK) and which must hold an Ed25519 key.
-func NewDocumentKeys(ring *trust.KeyRing, root ed25519.PublicKey) (*DocumentKeys, error) {
+// publicBaseURL (PUBLIC_BASE_URL: an absolute http(s) URL without query,
+// e.g. https://api.example.gov.cn) makes documents carry status_url; ""
+// leaves it out.
+func NewDocumentKeys(ring *trust.KeyRing, root ed25519.PublicKey, publicBaseURL string) (*DocumentKeys, error) {
+	base, err := statusBase(publicBaseURL)
+	if err != nil {
+		return nil, err
+	}
 	if !ring.Root.Equal(root) {
 		return nil, errors.New("certificates: the document keys are not certified by the trust root")
 	}
@@ -94,12 +108,25 @@ func NewDocumentKeys(ring *trust.KeyRing, root ed25519.PublicKey) (*DocumentKeys
 			return nil, errors.New("certificates: document keys must be Ed25519")
 		}
 	}
-	return &DocumentKeys{ring: ring}, nil
+	return &DocumentKeys{ring: ring, baseURL: base}, nil
+}
+
+// statusBase checks PUBLIC_BASE_URL and answers it without trailing slash.
+func statusBase(raw string) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return "", fmt.Errorf("certificates: PUBLIC_BASE_URL %q must be an absolute http(s) URL without query or fragment", raw)
+	}
+	return strings.TrimRight(raw, "/"), nil
 }
 
 // LoadDocumentKeys loads the ring once per cold start, from the file
 // DOCUMENT_KEYS_FILE (local runs) or the secret DOCUMENT_KEYS_SECRET_ARN,
-// and checks it against the root in TRUST_ROOT_JWK.
+// and checks it against the root in TRUST_ROOT_JWK; PUBLIC_BASE_URL, when
+// set, makes documents carry status_url.
 func LoadDocumentKeys(ctx context.Context, env app.Env, readSecret trust.SecretReader) (*DocumentKeys, error) {
 	root, err := trust.ParseRootJWK([]byte(env("TRUST_ROOT_JWK")))
 	if err != nil {
@@ -124,7 +151,7 @@ func LoadDocumentKeys(ctx context.Context, env app.Env, readSecret trust.SecretR
 			return nil, fmt.Errorf("certificates: document keys secret: %w", err)
 		}
 	}
-	return NewDocumentKeys(ring, root)
+	return NewDocumentKeys(ring, root, env("PUBLIC_BASE_URL"))
 }
 
 // EnsureDocumentKeys keeps the local document key ring at path current:
@@ -160,7 +187,8 @@ func (k *DocumentKeys) current(now time.Time) (*trust.SigningKey, error) {
 }
 
 // Sign answers the compact JWS of payload by the newest key valid at now;
-// it sets payload's iss and iat.
+// it sets payload's iss and iat, and its status_url when the public base
+// URL is known.
 func (k *DocumentKeys) Sign(p DocumentPayload, now time.Time) (string, error) {
 	key, err := k.current(now)
 	if err != nil {
@@ -172,6 +200,9 @@ func (k *DocumentKeys) Sign(p DocumentPayload, now time.Time) (string, error) {
 		return "", err
 	}
 	p.Issuer, p.IssuedAt = k.ring.Issuer, now.Unix()
+	if k.baseURL != "" {
+		p.StatusURL = k.baseURL + "/v1/certificates/" + url.PathEscape(p.Certificate.CertificateID) + "/status"
+	}
 	header, err := json.Marshal(jwsHeader{Alg: "EdDSA", Kid: b64.EncodeToString(kid[:]), Typ: DocumentType})
 	if err != nil {
 		return "", err
@@ -184,8 +215,9 @@ func (k *DocumentKeys) Sign(p DocumentPayload, now time.Time) (string, error) {
 	return input + "." + b64.EncodeToString(ed25519.Sign(priv, []byte(input))), nil
 }
 
-// JWKS answers the public document keys with their windows and root certs,
-// as GET /v1/certificate-keys publishes them.
+// JWKS answers the ring's public document keys with their windows and
+// root certs; GET /v1/certificate-keys publishes them with the retired
+// ones (Store.PublishedKeys).
 func (k *DocumentKeys) JWKS() ([]trust.CertifiedKey, error) {
 	keys := make([]trust.CertifiedKey, 0, len(k.ring.Keys))
 	for _, sk := range k.ring.Keys {

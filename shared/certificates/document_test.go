@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ func documentKeys(t *testing.T, now time.Time) (*trust.KeyRing, *DocumentKeys) {
 	if ring.RootPrivate != nil {
 		t.Fatal("the document ring holds the private root")
 	}
-	keys, err := NewDocumentKeys(ring, home.Root)
+	keys, err := NewDocumentKeys(ring, home.Root, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,11 +108,64 @@ func TestDocumentNeedsTheKeyCertifiedByThePinnedRoot(t *testing.T) {
 			t.Errorf("%s: %v, want ErrBadDocument", name, err)
 		}
 	}
-	if _, err := NewDocumentKeys(keys.ring, other.Root); err == nil {
+	if _, err := NewDocumentKeys(keys.ring, other.Root, ""); err == nil {
 		t.Error("NewDocumentKeys accepted a ring certified by another root")
 	}
 	// Signed outside every key's window: no document.
 	if _, err := keys.Sign(samplePayload(), now.Add(-time.Hour)); !errors.Is(err, trust.ErrNoSigningKey) {
 		t.Errorf("sign before the key's window: %v", err)
+	}
+}
+
+// TestDocumentCarriesStatusURL: with a public base URL (PUBLIC_BASE_URL)
+// the document names its certificate's public status route; without one
+// it has no status_url member at all; a base URL that is not an absolute
+// http(s) URL fails at load.
+func TestDocumentCarriesStatusURL(t *testing.T) {
+	t.Parallel()
+	now := time.Now().Truncate(time.Second)
+	home, keys := documentKeys(t, now)
+	for _, tc := range []struct {
+		base, want string
+		bad        bool
+	}{
+		{base: "", want: ""},
+		{base: "https://api.citycode.example", want: "https://api.citycode.example/v1/certificates/crt_x/status"},
+		{base: "http://127.0.0.1:3000/", want: "http://127.0.0.1:3000/v1/certificates/crt_x/status"},
+		{base: "https://gw.example/prod", want: "https://gw.example/prod/v1/certificates/crt_x/status"},
+		{base: "api.citycode.example", bad: true},
+		{base: "ftp://api.citycode.example", bad: true},
+		{base: "https://api.citycode.example/?a=1", bad: true},
+		{base: "https://api.citycode.example/#x", bad: true},
+		{base: "https://user@api.citycode.example", bad: true},
+	} {
+		k, err := NewDocumentKeys(keys.ring, home.Root, tc.base)
+		if tc.bad {
+			if err == nil {
+				t.Errorf("base %q accepted", tc.base)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("base %q: %v", tc.base, err)
+		}
+		doc, err := k.Sign(samplePayload(), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		published, _ := k.JWKS()
+		got, err := VerifyDocument(doc, published, home.Root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := samplePayload()
+		want.Issuer, want.IssuedAt, want.StatusURL = "CN-SH", now.Unix(), tc.want
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("base %q: payload (-want +got):\n%s", tc.base, diff)
+		}
+		payload, _ := b64.DecodeString(strings.Split(doc, ".")[1])
+		if has := strings.Contains(string(payload), `"status_url"`); has != (tc.want != "") {
+			t.Errorf("base %q: payload %s", tc.base, payload)
+		}
 	}
 }

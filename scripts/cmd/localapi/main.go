@@ -120,6 +120,14 @@ func realMain(ctx context.Context, args []string) error {
 		return err
 	}
 	maps.Copy(overrides, secrets.Env)
+	// Listen before the functions start, so that certificate documents
+	// (the demo seed's too) name this server in their status_url.
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	overrides["PUBLIC_BASE_URL"] = "http://" + ln.Addr().String()
 	envOf := func(fn samtemplate.Function) map[string]string {
 		return localstack.FunctionEnv(tmpl, fn, tables, overrides)
 	}
@@ -152,10 +160,6 @@ func realMain(ctx context.Context, args []string) error {
 	streams := dynamodbstreams.NewFromConfig(awsCfg, func(o *dynamodbstreams.Options) { o.BaseEndpoint = aws.String(ddb.Endpoint) })
 	if err := localapi.RunStreamTriggers(ctx, tmpl, registry.Jobs, envOf, localapi.Streams{DB: db, Streams: streams, Tables: tables}, logger); err != nil {
 		return err
-	}
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)

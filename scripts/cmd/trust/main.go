@@ -9,6 +9,10 @@
 //	              [--max-offline-age 24h] [--refresh 1h]
 //	trust verify --list FILE --root FILE|JWK    prints the verified list
 //	trust demo-local [--dir .local/keys]        the local run's rings and list (what make run does)
+//	trust document-keys --root FILE --keys FILE make, or rotate, the certificate document ring
+//	                                            certified by the root in FILE (infra/certificates.md)
+//	trust document-keys-secret --keys FILE [--out FILE]
+//	                                            the checked value of DocumentKeysSecret
 //
 // Key files hold private keys: keep them off the repository. Uploading to
 // Secrets Manager and DynamoDB is done with the AWS CLI (see credential.md).
@@ -24,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/citycode/citycode/shared/certificates"
 	"github.com/citycode/citycode/shared/credential"
 	"github.com/citycode/citycode/shared/trust"
 )
@@ -35,7 +40,7 @@ func main() {
 	}
 }
 
-const usage = "usage: trust init|rotate|root|signing-keys|publish|verify|demo-local [flags] (trust CMD -h for flags)"
+const usage = "usage: trust init|rotate|root|signing-keys|publish|verify|demo-local|document-keys|document-keys-secret [flags] (trust CMD -h for flags)"
 
 func realMain(args []string, stdout, stderr io.Writer, now time.Time) error {
 	if len(args) == 0 {
@@ -81,6 +86,11 @@ func realMain(args []string, stdout, stderr io.Writer, now time.Time) error {
 			}
 			return err
 		}
+	case "document-keys":
+		rootFile := fs.String("root", "", "the issuer's full ring (with the private root), e.g. CN-SH.keys.json")
+		run = func() error { return documentKeys(*rootFile, *keys, now, stdout) }
+	case "document-keys-secret":
+		run = func() error { return documentKeysSecret(*keys, *out, now, stdout) }
 	default:
 		return errors.New(usage)
 	}
@@ -219,4 +229,62 @@ func verify(listFile, rootArg string, stdout io.Writer) error {
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(l)
+}
+
+// documentKeys makes the certificate document ring at keys (keys certified
+// by the root of the ring in rootFile; the file never holds the private
+// root) or rotates it: 90-day keys, the successor 14 days ahead
+// (certificates.EnsureDocumentKeys). Retired keys leave the ring; their
+// public parts stay published from the certificates function's archive.
+func documentKeys(rootFile, keys string, now time.Time, stdout io.Writer) error {
+	if rootFile == "" || keys == "" {
+		return errors.New("--root and --keys are required")
+	}
+	root, err := trust.ReadKeyRingFile(rootFile)
+	if err != nil {
+		return err
+	}
+	if root.RootPrivate == nil {
+		return fmt.Errorf("%s: %w", rootFile, trust.ErrNoRootKey)
+	}
+	if err := certificates.EnsureDocumentKeys(keys, root, now); err != nil {
+		return err
+	}
+	r, err := trust.ReadKeyRingFile(keys)
+	if err != nil {
+		return err
+	}
+	for _, k := range r.Keys {
+		fmt.Fprintf(stdout, "document key %s .. %s\n", k.NotBefore.Format(time.RFC3339), k.NotAfter.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// documentKeysSecret writes the value of DocumentKeysSecret: the document
+// ring at keys as one line of JSON, after checking what the function
+// checks at cold start (Ed25519 keys certified by the ring's root) and
+// more: no private root, and a key that signs now.
+func documentKeysSecret(keys, out string, now time.Time, stdout io.Writer) error {
+	r, err := trust.ReadKeyRingFile(keys)
+	if err != nil {
+		return err
+	}
+	if r.RootPrivate != nil {
+		return fmt.Errorf("%s holds the private root: not a document ring", keys)
+	}
+	if _, err := certificates.NewDocumentKeys(r, r.Root, ""); err != nil {
+		return err
+	}
+	if _, err := r.Signer(now); err != nil {
+		return fmt.Errorf("%w: run document-keys first", err)
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if out == "" {
+		_, err = fmt.Fprintln(stdout, string(b))
+		return err
+	}
+	return os.WriteFile(out, append(b, '\n'), 0o600)
 }
