@@ -272,12 +272,15 @@ type topUpRequest struct {
 }
 
 type entryJSON struct {
-	EntryID         string    `json:"entry_id"`
-	HolderID        string    `json:"holder_id,omitempty"`
-	Kind            string    `json:"kind"`
-	AmountFen       int64     `json:"amount_fen"`
-	BalanceAfterFen int64     `json:"balance_after_fen"`
-	CreatedAt       time.Time `json:"created_at"`
+	EntryID         string `json:"entry_id"`
+	HolderID        string `json:"holder_id,omitempty"`
+	Kind            string `json:"kind"`
+	AmountFen       int64  `json:"amount_fen"`
+	BalanceAfterFen int64  `json:"balance_after_fen"`
+	// UnpaidFen is the part of a charge the account could not pay (a
+	// ride already taken): recorded as debt.
+	UnpaidFen int64     `json:"unpaid_fen,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 func (a *API) topUp() http.HandlerFunc {
@@ -338,7 +341,7 @@ func listOf[T, J any](a *API, fetch func(ctx context.Context, id string, limit i
 
 func (a *API) entries() http.HandlerFunc {
 	return listOf(a, a.store.Entries, func(e Entry) entryJSON {
-		return entryJSON{EntryID: e.EntryID, Kind: e.Kind, AmountFen: e.AmountFen, BalanceAfterFen: e.BalanceAfterFen, CreatedAt: e.CreatedAt}
+		return entryJSON{EntryID: e.EntryID, Kind: e.Kind, AmountFen: e.AmountFen, BalanceAfterFen: e.BalanceAfterFen, UnpaidFen: e.UnpaidFen, CreatedAt: e.CreatedAt}
 	})
 }
 
