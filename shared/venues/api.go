@@ -144,7 +144,7 @@ func (a *API) enter() http.HandlerFunc {
 			httpapi.WriteError(w, r, errorAnswers, err)
 			return
 		}
-		out := entryResponse{Allowed: true, VenueID: v.ID, EntryID: e.ID, Date: e.Date, AgeGroup: age, RemainingToday: &e.Remaining}
+		out := entryResponse{Allowed: true, VenueID: v.ID, EntryID: e.ID, Date: e.Date, AgeGroup: age, RemainingToday: e.Remaining}
 		if v.Kind == KindLibrary {
 			out.ReaderCard = CardReadingRoomOnly
 			if sc.Home() {

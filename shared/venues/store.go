@@ -64,8 +64,9 @@ type Entry struct {
 	Gate     string    `dynamodbav:"gate"`
 	AgeGroup string    `dynamodbav:"age_group"`
 	Issuer   string    `dynamodbav:"issuer"`
-	// Remaining is the day's capacity left after this entry (not stored).
-	Remaining int `dynamodbav:"-"`
+	// Remaining is the day's capacity left after this entry (not stored);
+	// nil when it could not be read after the entry was recorded.
+	Remaining *int `dynamodbav:"-"`
 }
 
 // DayCount is a venue's entries on one local day.
@@ -121,8 +122,13 @@ func (s *Store) Enter(ctx context.Context, v Venue, sc scan.Scan, gate, ageGroup
 		)
 		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
 		if err == nil {
-			e.Remaining, err = s.remaining(ctx, v, e.Date)
-			return e, err
+			// The entry is recorded: a failed read of what is left only
+			// leaves that out of the answer, never turns an admission into
+			// an error the gate would act on.
+			if left, err := s.remaining(ctx, v, e.Date); err == nil {
+				e.Remaining = &left
+			}
+			return e, nil
 		}
 		if err := refusal(err, counter); err != nil {
 			return Entry{}, err
