@@ -202,6 +202,38 @@ func TestFunctionDataFilesExist(t *testing.T) {
 	}
 }
 
+// TestBuildCopiesDataFiles runs each data-using function's make target
+// (with GO=true, so nothing is compiled) and checks that what it names in
+// its environment lands beside bootstrap under the same relative path,
+// where the function finds it in Lambda.
+func TestBuildCopiesDataFiles(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
+	for _, fn := range loadTemplate(t).Functions {
+		var files []string
+		for _, v := range fn.Env(func(string) (string, bool) { return "", false }) {
+			if strings.HasPrefix(v, "infra/") {
+				files = append(files, v)
+			}
+		}
+		if len(files) == 0 {
+			continue
+		}
+		out := t.TempDir()
+		cmd := exec.Command("make", "--no-print-directory", "build-"+fn.LogicalID, "GO=true", "ARTIFACTS_DIR="+out)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("make build-%s: %v\n%s", fn.LogicalID, err, b)
+		}
+		for _, f := range files {
+			if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+				t.Errorf("%s: %s is not beside bootstrap: %v", fn.LogicalID, f, err)
+			}
+		}
+	}
+}
+
 // TestQrVerifyLinksNoAWSSDK guards qr-verify's cold start (make bench): the
 // SDK's service packages cost milliseconds of initialisation each, so the
 // function reaches DynamoDB through shared/dynamolite instead.
