@@ -6,6 +6,7 @@ package citycode_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -232,6 +233,55 @@ func TestBuildCopiesDataFiles(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestEveryAlarmNotifies: an alarm nobody hears is no alarm; every one
+// notifies the AlarmTopicArn parameter's topic when it is given.
+func TestEveryAlarmNotifies(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile("template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Resources map[string]struct {
+			Type       string `yaml:"Type"`
+			Properties struct {
+				AlarmActions yaml.Node `yaml:"AlarmActions"`
+				OKActions    yaml.Node `yaml:"OKActions"`
+			} `yaml:"Properties"`
+		} `yaml:"Resources"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	alarms := 0
+	for id, r := range doc.Resources {
+		if r.Type != "AWS::CloudWatch::Alarm" {
+			continue
+		}
+		alarms++
+		for name, n := range map[string]yaml.Node{"AlarmActions": r.Properties.AlarmActions, "OKActions": r.Properties.OKActions} {
+			if n.Tag != "!If" || !strings.Contains(fmt.Sprint(nodeScalars(&n)), "AlarmTopicArn") {
+				t.Errorf("%s: %s does not notify AlarmTopicArn", id, name)
+			}
+		}
+	}
+	if alarms == 0 {
+		t.Error("template.yaml has no alarms")
+	}
+}
+
+// nodeScalars lists the scalar values under n.
+func nodeScalars(n *yaml.Node) []string {
+	if n.Kind == yaml.ScalarNode {
+		return []string{n.Value}
+	}
+	var out []string
+	for _, c := range n.Content {
+		out = append(out, nodeScalars(c)...)
+	}
+	return out
 }
 
 // TestQrVerifyLinksNoAWSSDK guards qr-verify's cold start (make bench): the
