@@ -87,14 +87,48 @@ func ChargeWrites(table string, acct Account, charges ...Charge) ([]types.Transa
 		entries = append(entries, e)
 		balance, last = after, at
 	}
-	writes[0] = types.TransactWriteItem{Update: &types.Update{
-		TableName: aws.String(table), Key: ddb.Key(pk, skAccount),
+	writes[0] = accountUpdate(table, acct, balance, last)
+	return writes, entries, nil
+}
+
+// Credit is money another capability gives back to a holder's account in
+// its own transaction: a transit fare repriced lower.
+type Credit struct {
+	// EntryID names the ledger entry; the caller makes the credit itself
+	// single-use in its own items.
+	EntryID   string
+	Kind      string // the entry's kind, e.g. "transit_refund"
+	AmountFen int64  // credited in full, > 0
+	At        time.Time
+}
+
+// CreditWrites are the writes that credit c to acct, as read: the account
+// update, conditional on acct.Version (first, as in ChargeWrites), then the
+// ledger entry, with a positive amount. Like a top-up it raises the
+// balance, so it pays off any debt first (debt is derived from the
+// balance).
+func CreditWrites(table string, acct Account, c Credit) ([]types.TransactWriteItem, Entry, error) {
+	if c.AmountFen <= 0 || c.EntryID == "" || c.Kind == "" {
+		return nil, Entry{}, errors.New("holders: a credit needs an entry id, a kind and a positive amount")
+	}
+	at := c.At.UTC()
+	e := Entry{EntryID: c.EntryID, Kind: c.Kind, AmountFen: c.AmountFen, BalanceAfterFen: acct.BalanceFen + c.AmountFen, CreatedAt: at}
+	ledger, err := ddb.Item(holderPK(acct.HolderID), skLedger+TimeKey(at)+"#"+c.EntryID, e)
+	if err != nil {
+		return nil, Entry{}, err
+	}
+	return []types.TransactWriteItem{accountUpdate(table, acct, e.BalanceAfterFen, at), ddb.PutNew(table, ledger)}, e, nil
+}
+
+// accountUpdate sets acct's balance, on condition of the version read.
+func accountUpdate(table string, acct Account, balance int64, at time.Time) types.TransactWriteItem {
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName: aws.String(table), Key: ddb.Key(holderPK(acct.HolderID), skAccount),
 		UpdateExpression:    aws.String("SET balance_fen = :bal, version = :next, updated_at = :now"),
 		ConditionExpression: aws.String("version = :version"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":bal": ddb.N(balance), ":next": ddb.N(acct.Version + 1), ":version": ddb.N(acct.Version),
-			":now": ddb.S(last.Format(time.RFC3339Nano)),
+			":now": ddb.S(at.Format(time.RFC3339Nano)),
 		},
 	}}
-	return writes, entries, nil
 }

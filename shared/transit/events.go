@@ -11,6 +11,7 @@ const (
 	eventSource       = "/citycode/transit"
 	typeTripCompleted = "city.transit.trip.completed.v1"
 	typeFareCharged   = "city.transit.fare.charged.v1"
+	typeFareAdjusted  = "city.transit.fare.adjusted.v1"
 )
 
 type pointData struct {
@@ -84,4 +85,44 @@ func events(trips []Trip) []outbox.Event {
 		}})
 	}
 	return evs
+}
+
+type fareAdjustedData struct {
+	EntryID            string           `json:"entry_id,omitempty"`
+	TripID             string           `json:"trip_id"`
+	HolderID           string           `json:"holder_id"`
+	Operator           string           `json:"operator"`
+	Mode               string           `json:"mode"`
+	Reason             string           `json:"reason"`
+	Exit               pointData        `json:"exit"`
+	DistanceM          int64            `json:"distance_m"`
+	Basis              string           `json:"basis"`
+	ProductID          string           `json:"product_id"`
+	BaseFen            int64            `json:"base_fen"`
+	Adjustments        []adjustmentData `json:"adjustments"`
+	PreviousChargedFen int64            `json:"previous_charged_fen"`
+	ChargedFen         int64            `json:"charged_fen"`
+	RefundFen          int64            `json:"refund_fen"`
+	UnpaidFen          int64            `json:"unpaid_fen"`
+	AdjustedAt         time.Time        `json:"adjusted_at"`
+}
+
+// adjustedReasonLateTapOut is why a fare is adjusted: its tap-out arrived
+// after the trip was closed without one.
+const adjustedReasonLateTapOut = "late_tap_out"
+
+// adjusted is the city.transit.fare.adjusted.v1 event of t, a trip
+// repriced with its late tap-out: its exit (which its trip.completed event
+// lacked), the new fare and the refund.
+func adjusted(t Trip) outbox.Event {
+	adj := make([]adjustmentData, 0, len(t.Fare.Adjustments))
+	for _, a := range t.Fare.Adjustments {
+		adj = append(adj, adjustmentData{Code: a.Code, AmountFen: a.AmountFen})
+	}
+	return outbox.Event{Type: typeFareAdjusted, Source: eventSource, Subject: t.HolderID, Time: *t.RepricedAt, Data: fareAdjustedData{
+		EntryID: t.RefundEntryID, TripID: t.TripID, HolderID: t.HolderID, Operator: t.Operator, Mode: t.Mode, Reason: adjustedReasonLateTapOut,
+		Exit: pointData{StopID: t.Exit.StopID, GateID: t.Exit.GateID, At: t.Exit.At}, DistanceM: t.DistanceM, Basis: t.Fare.Basis,
+		ProductID: t.Fare.ProductID, BaseFen: t.Fare.BaseFen, Adjustments: adj, PreviousChargedFen: t.Fare.ChargedFen + t.RefundFen,
+		ChargedFen: t.Fare.ChargedFen, RefundFen: t.RefundFen, UnpaidFen: t.UnpaidFen, AdjustedAt: *t.RepricedAt,
+	}}
 }

@@ -158,11 +158,17 @@ func (s *Service) apply(ctx context.Context, in input, sc scan.Scan, online bool
 		return Result{}, nil, err
 	}
 	for attempt := 1; ; attempt++ {
-		var snap snapshot
+		var (
+			snap snapshot
+			late *Trip
+		)
 		if known != nil && attempt == 1 {
 			snap = *known
 		} else {
 			snap, err = s.store.read(ctx, sc.HolderID, in.by.Org, in.tap.TapID)
+		}
+		if err == nil && snap.tap == nil {
+			late, snap, err = s.lateFor(ctx, in, sc.HolderID, snap)
 		}
 		if err != nil && !isContention(err) {
 			return Result{}, nil, err
@@ -172,7 +178,7 @@ func (s *Service) apply(ctx context.Context, in input, sc scan.Scan, online bool
 				res, err := snap.tap.duplicate(in.tap.TapID, in.fp)
 				return res, nil, err
 			}
-			c, res, err := s.decide(in, sc.HolderID, snap, online)
+			c, res, err := s.decide(in, sc.HolderID, snap, online, late)
 			if err != nil || c == nil {
 				return res, nil, err
 			}
@@ -221,19 +227,26 @@ func (s *Service) mark(in input, sc scan.Scan) ([]types.TransactWriteItem, error
 }
 
 // decide is what the tap does to the rider in snap: nil change for a
-// refusal (res says why).
-func (s *Service) decide(in input, holderID string, snap snapshot, online bool) (*change, Result, error) {
+// refusal (res says why). late is, for a tap-out that no open trip
+// precedes, the rider's last trip before it (lateFor).
+func (s *Service) decide(in input, holderID string, snap snapshot, online bool, late *Trip) (*change, Result, error) {
 	t := in.tap
 	may := func(a holders.Account) *bool { v := a.MayTravel(); return &v }
 	c := &change{holderID: holderID, org: in.by.Org, tap: t, fp: in.fp, state: snap.state}
 	if t.Direction == DirectionOut {
+		exit := Point{StopID: in.stop.ID, StopName: in.stop.Name, GateID: t.GateID, At: in.at}
 		o := c.state.Open
 		if o == nil || in.at.Before(o.At) {
+			if late.repriceable() {
+				c.result = Result{TapID: t.TapID, Status: StatusAccepted, TripID: late.TripID}
+				if c, res, err := s.reprice(c, *late, exit, snap.account); c != nil || err != nil {
+					return c, res, err
+				}
+			}
 			r := refused(t.TapID, CodeNoTapIn, "no open trip to tap out of")
 			r.MayTravel = may(snap.account)
 			return nil, r, nil
 		}
-		exit := Point{StopID: in.stop.ID, StopName: in.stop.Name, GateID: t.GateID, At: in.at}
 		trip, err := s.price(c, holderID, *o, fares.Ride{Mode: fares.Metro, EntryStop: o.StopID, ExitStop: in.stop.ID, TapIn: o.At, TapOut: in.at}, &exit, TripCompleted)
 		if err != nil {
 			return nil, Result{}, err
@@ -291,14 +304,13 @@ func (s *charger) closeMissing(c *change, holderID string) (*Trip, error) {
 // price prices a ride that began with o on the rider's history, adds the
 // trip (and its charge) to c and moves the history on.
 func (s *charger) price(c *change, holderID string, o openTrip, ride fares.Ride, exit *Point, status string) (*Trip, error) {
-	h := fares.History{}
+	h, on := fares.History{}, &pricedOn{}
 	if p := c.state.Previous; p != nil && !p.TapIn.After(ride.TapIn) {
-		h.Previous = &fares.Priced{Mode: fares.Mode(p.Mode), NetworkID: p.NetworkID, TapIn: p.TapIn,
-			TransferDiscounted: p.TransferDiscounted, ChainStart: p.ChainStart, ChainTransfers: p.ChainTransfers}
+		h.Previous, on.Previous = p.priced(), p
 	}
 	month := s.net.Month(ride.TapIn)
 	if c.state.Month == month {
-		h.MonthMetroFen = c.state.MonthMetroFen
+		h.MonthMetroFen, on.MonthMetroFen = c.state.MonthMetroFen, c.state.MonthMetroFen
 	}
 	f, err := s.net.Price(ride, h)
 	if err != nil {
@@ -319,11 +331,10 @@ func (s *charger) price(c *change, holderID string, o openTrip, ride fares.Ride,
 	}
 	entry, _ := s.net.Stop(o.StopID)
 	trip := Trip{TripID: o.TripID, HolderID: holderID, Mode: string(ride.Mode), Status: status, Operator: o.Operator,
-		Entry: Point{StopID: o.StopID, StopName: entry.Name, GateID: o.GateID, At: o.At}, Exit: exit, DistanceM: f.DistanceM,
-		Fare: Fare{BaseFen: f.BaseFen, ChargedFen: f.ChargedFen, Basis: f.Basis, ProductID: f.ProductID, Detail: f.Detail,
-			Adjustments: make([]Adjustment, 0, len(f.Adjustments))}}
-	for _, a := range f.Adjustments {
-		trip.Fare.Adjustments = append(trip.Fare.Adjustments, Adjustment{Code: a.Code, AmountFen: a.AmountFen, Detail: a.Detail})
+		Entry: Point{StopID: o.StopID, StopName: entry.Name, GateID: o.GateID, At: o.At}, Exit: exit}
+	trip.setFare(f)
+	if status == TripMissingTapOut {
+		trip.PricedOn = on // to reprice it if its tap-out arrives late
 	}
 	c.trips = append(c.trips, trip)
 	return &c.trips[len(c.trips)-1], nil

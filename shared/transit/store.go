@@ -18,6 +18,7 @@ import (
 
 	"github.com/citycode/citycode/shared/awsclient"
 	"github.com/citycode/citycode/shared/ddb"
+	"github.com/citycode/citycode/shared/fares"
 	"github.com/citycode/citycode/shared/holders"
 	"github.com/citycode/citycode/shared/outbox"
 )
@@ -79,6 +80,18 @@ type previous struct {
 	TransferDiscounted bool      `dynamodbav:"transfer_discounted"`
 	ChainStart         time.Time `dynamodbav:"chain_start"`
 	ChainTransfers     int       `dynamodbav:"chain_transfers"`
+}
+
+// priced is the stored previous ride as the fare engine takes it.
+func (p *previous) priced() *fares.Priced {
+	return &fares.Priced{Mode: fares.Mode(p.Mode), NetworkID: p.NetworkID, TapIn: p.TapIn,
+		TransferDiscounted: p.TransferDiscounted, ChainStart: p.ChainStart, ChainTransfers: p.ChainTransfers}
+}
+
+// pricedOn is fares.History as stored on a trip.
+type pricedOn struct {
+	Previous      *previous `dynamodbav:"previous,omitempty"`
+	MonthMetroFen int64     `dynamodbav:"month_metro_fen"`
 }
 
 // tapRecord is a processed tap: its fingerprint and its answer.
@@ -197,6 +210,11 @@ type change struct {
 	// the account as account says.
 	chargeWrites []types.TransactWriteItem
 	account      holders.Account
+	// repriced is a trip closed as missing tap-out, repriced with the
+	// tap-out that arrived late (then trips and charges are empty and
+	// chargeWrites credit the refund): replaced on condition that it is
+	// still unrepriced.
+	repriced *Trip
 }
 
 // Outcomes of a commit that the caller acts on.
@@ -208,7 +226,8 @@ var (
 
 // commit writes c in one transaction: the code's mark, the tap record
 // (none for the sweep, which has no tap), the rider's state (on condition
-// of the version read), the trips, the charges and the events.
+// of the version read), the trips (or the trip repriced), the charges (or
+// the refund) and the events.
 func (s *Store) commit(ctx context.Context, snap snapshot, c *change) error {
 	now := s.now()
 	writes := append([]types.TransactWriteItem{}, c.mark...)
@@ -251,8 +270,24 @@ func (s *Store) commit(ctx context.Context, snap snapshot, c *change) error {
 		}
 		writes = append(writes, ddb.PutNew(s.table, it))
 	}
+	evs := events(c.trips)
+	if t := c.repriced; t != nil {
+		it, err := ddb.Item(riderPK(c.holderID), tripSK(*t), t)
+		if err != nil {
+			return err
+		}
+		writes = append(writes, types.TransactWriteItem{Put: &types.Put{
+			TableName: aws.String(s.table), Item: it,
+			ConditionExpression:      aws.String("#status = :missing AND attribute_not_exists(repriced_at)"),
+			ExpressionAttributeNames: map[string]string{"#status": "status"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":missing": ddb.S(TripMissingTapOut),
+			},
+		}})
+		evs = append(evs, adjusted(*t))
+	}
 	writes = append(writes, c.chargeWrites...)
-	err = s.outbox.Transact(ctx, writes, events(c.trips)...)
+	err = s.outbox.Transact(ctx, writes, evs...)
 	failed := ddb.Cancelled(err)
 	if failed == nil {
 		return err // nil, or not a cancellation

@@ -118,6 +118,17 @@ type Trip struct {
 	UnpaidFen int64     `json:"unpaid_fen" dynamodbav:"unpaid_fen"`
 	EntryID   string    `json:"entry_id,omitempty" dynamodbav:"entry_id,omitempty"`
 	ChargedAt time.Time `json:"charged_at" dynamodbav:"charged_at"`
+	// RepricedAt, RefundFen and RefundEntryID are set on a trip closed as
+	// a missing tap-out whose tap-out arrived later (an offline gate's
+	// upload): repriced with its real exit, the difference refunded once
+	// (ledger entry RefundEntryID, none when the difference is 0). Fare is
+	// then the fare as repriced.
+	RepricedAt    *time.Time `json:"repriced_at,omitempty" dynamodbav:"repriced_at,omitempty"`
+	RefundFen     int64      `json:"refund_fen,omitempty" dynamodbav:"refund_fen,omitempty"`
+	RefundEntryID string     `json:"refund_entry_id,omitempty" dynamodbav:"refund_entry_id,omitempty"`
+	// PricedOn is the history a missing tap-out's maximum fare was priced
+	// on, kept (not answered) to reprice it on the same history.
+	PricedOn *pricedOn `json:"-" dynamodbav:"priced_on,omitempty"`
 }
 
 // Point is where and when a trip began or ended.
