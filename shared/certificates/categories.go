@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -106,9 +108,29 @@ func ParseCatalogue(b []byte) (*Catalogue, error) {
 		return nil, errors.New("no purposes or no categories")
 	}
 	c := &Catalogue{byID: map[string]*Category{}, purposes: doc.Purposes}
-	for _, cat := range doc.Categories {
-		if err := cat.check(doc.Purposes); err != nil {
-			return nil, fmt.Errorf("category %q: %w", cat.ID, err)
+	// Each category is checked and its schema compiled on its own, in
+	// parallel up to GOMAXPROCS (compiling is most of a cold start's work
+	// here); every schema still compiles before the catalogue exists.
+	errs := make([]error, len(doc.Categories))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(doc.Categories)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				errs[i] = doc.Categories[i].check(doc.Purposes)
+			}
+		}()
+	}
+	for i := range doc.Categories {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, cat := range doc.Categories {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("category %q: %w", cat.ID, errs[i])
 		}
 		if c.byID[cat.ID] != nil {
 			return nil, fmt.Errorf("category %q is listed twice", cat.ID)
@@ -134,20 +156,16 @@ func (cat *Category) check(purposes map[string]PurposeDef) error {
 		}
 		cat.term = p
 	}
-	var header struct {
-		Type                 string                     `json:"type"`
-		Properties           map[string]json.RawMessage `json:"properties"`
-		AdditionalProperties *bool                      `json:"additionalProperties"`
-	}
-	if err := json.Unmarshal(cat.Fields, &header); err != nil {
-		return fmt.Errorf("fields: %w", err)
-	}
-	if header.Type != "object" || header.AdditionalProperties == nil || *header.AdditionalProperties {
-		return errors.New("fields must be an object schema with additionalProperties: false")
-	}
+	// The schema is decoded once, for the compiler; its top level is
+	// checked on that decoded value.
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(cat.Fields))
 	if err != nil {
 		return fmt.Errorf("fields: %w", err)
+	}
+	top, _ := doc.(map[string]any)
+	properties, _ := top["properties"].(map[string]any)
+	if top["type"] != "object" || top["additionalProperties"] != false {
+		return errors.New("fields must be an object schema with additionalProperties: false")
 	}
 	comp := jsonschema.NewCompiler()
 	comp.DefaultDraft(jsonschema.Draft2020)
@@ -167,7 +185,7 @@ func (cat *Category) check(purposes map[string]PurposeDef) error {
 			return fmt.Errorf("purpose %q releases nothing", purpose)
 		}
 		for _, n := range names {
-			if _, ok := header.Properties[n]; !ok {
+			if _, ok := properties[n]; !ok {
 				return fmt.Errorf("purpose %q: %q is not a field", purpose, n)
 			}
 		}

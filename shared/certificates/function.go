@@ -93,11 +93,8 @@ func New(ctx context.Context, env app.Env) (http.Handler, error) {
 	}
 	db := awsclient.DynamoDB(awsCfg, env)
 	store := NewStore(db, cfg.CertificatesTable, cfg.HoldersTable, cfg.CodeUsesTable, outbox.New(db, cfg.Events.Table, cfg.Events.Retention), keys)
-	// Archive the ring's public keys before signing anything: documents
-	// outlive their keys' places in the ring (keyarchive.go).
-	if err := store.ArchiveDocumentKeys(ctx); err != nil {
-		return nil, err
-	}
+	// The ring's public keys are archived before the store's first
+	// signature, not here: no network call at the cold start (keyarchive.go).
 	api := NewAPI(store, holders.NewStore(db, cfg.HoldersTable, docKey), idempotency.NewStore(db, cfg.IdempotencyTable), cats, orgs, keys, cfg.ReferenceLifetime)
 	mux := http.NewServeMux()
 	api.Routes(mux)

@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -19,9 +21,12 @@ import (
 // after it ends (trust.KeyRing.Rotate). So the PUBLIC part of every key the
 // function has ever loaded (JWK, window, root cert) is archived in
 // CertificatesTable, one immutable item per key, and published for ever at
-// GET /v1/certificate-keys. Every key that signs was loaded by a cold start
-// that archived it first (New), so no document outlives its key's
-// publication; no private key is ever written here.
+// GET /v1/certificate-keys. The Store archives its ring's keys before its
+// first signature (keysArchived: documents and references), not at the cold
+// start, so that the cold start makes no network calls for it; a failed
+// archive fails that request and is tried again by the next, so no key
+// signs before it is archived and no document outlives its key's
+// publication. No private key is ever written here.
 
 // keyArchivePK is the archive's partition: a few keys a year.
 const keyArchivePK = "DOCUMENT_KEYS"
@@ -36,30 +41,62 @@ func keyArchiveSK(k trust.CertifiedKey) string {
 	return "KEY#" + fmt.Sprintf("%012d", k.NotBefore) + "#" + k.KID
 }
 
+// keyArchiver remembers that the ring's keys are archived: once done, a
+// process never writes them again (its ring does not change).
+type keyArchiver struct {
+	mu   sync.Mutex
+	done bool
+}
+
+// keysArchived archives the ring's keys unless this Store already has:
+// every path that signs (documents, references) calls it first. An error
+// leaves it undone, so the next signature tries again.
+func (s *Store) keysArchived(ctx context.Context) error {
+	s.archive.mu.Lock()
+	defer s.archive.mu.Unlock()
+	if s.archive.done {
+		return nil
+	}
+	if err := s.ArchiveDocumentKeys(ctx); err != nil {
+		return err
+	}
+	s.archive.done = true
+	return nil
+}
+
 // ArchiveDocumentKeys writes the public part of every key of the ring to
-// the archive. The items are immutable (a key's JWK, window and cert never
-// change), so writing one again changes nothing; New calls it once per
-// cold start, before the function signs anything.
+// the archive, one PutItem per key, in parallel. The items are immutable (a
+// key's JWK, window and cert never change), so writing one again changes
+// nothing; the Store calls it before its first signature (keysArchived).
 func (s *Store) ArchiveDocumentKeys(ctx context.Context) error {
 	keys, err := s.keys.JWKS()
 	if err != nil {
 		return err
 	}
-	for _, k := range keys {
+	items := make([]map[string]types.AttributeValue, len(keys))
+	for i, k := range keys {
 		k.D = "" // public only, whatever JWKS answers
 		b, err := json.Marshal(k)
 		if err != nil {
 			return fmt.Errorf("certificates: archive key %s: %w", k.KID, err)
 		}
-		item, err := ddb.Item(keyArchivePK, keyArchiveSK(k), archivedKey{Key: string(b)})
-		if err != nil {
+		if items[i], err = ddb.Item(keyArchivePK, keyArchiveSK(k), archivedKey{Key: string(b)}); err != nil {
 			return err
 		}
-		if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: item}); err != nil {
-			return fmt.Errorf("certificates: archive key %s: %w", k.KID, err)
-		}
 	}
-	return nil
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	for i, item := range items {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: item}); err != nil {
+				errs[i] = fmt.Errorf("certificates: archive key %s: %w", keys[i].KID, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // PublishedKeys answers every document key ever archived and the ring's

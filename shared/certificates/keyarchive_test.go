@@ -133,3 +133,53 @@ func containsKID(keys []trust.CertifiedKey, kid string) bool {
 	}
 	return false
 }
+
+// TestKeysAreArchivedBeforeTheFirstSignature: a signature whose archive
+// fails is refused; the next one archives the ring's keys, then signs.
+func TestKeysAreArchivedBeforeTheFirstSignature(t *testing.T) {
+	t.Parallel()
+	db := dynamotest.New(t)
+	ctx := t.Context()
+	now := time.Now().UTC().Truncate(time.Second)
+	home, err := trust.Generate("CN-SH", "Shanghai", now, trust.DefaultSigningKeyLifetime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "document-keys.json")
+	if err := EnsureDocumentKeys(path, home, now); err != nil {
+		t.Fatal(err)
+	}
+	ring, err := trust.ReadKeyRingFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := NewDocumentKeys(ring, home.Root, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	archived := func() int {
+		t.Helper()
+		out, err := db.Client.Query(ctx, &dynamodb.QueryInput{
+			TableName: aws.String(db.Tables["CertificatesTable"]), KeyConditionExpression: aws.String("pk = :pk"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": ddb.S(keyArchivePK)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(out.Items)
+	}
+	c := Certificate{ID: "crt_x", Version: 1, Category: "driving_licence", Status: StatusActive, UpdatedAt: now}
+
+	// An archive that cannot be written (no such table): no signature.
+	broken := NewStore(db.Client, "no-such-table", db.Tables["HoldersTable"], db.Tables["CodeUsesTable"], nil, keys)
+	if err := broken.sign(ctx, &c); err == nil || c.Document != "" {
+		t.Fatalf("signed without archiving: %v", err)
+	}
+	broken.table = db.Tables["CertificatesTable"] // the table is back
+	if err := broken.sign(ctx, &c); err != nil || c.Document == "" {
+		t.Fatalf("the retry: %v", err)
+	}
+	if n := archived(); n != len(ring.Keys) {
+		t.Fatalf("archived %d keys, want the ring's %d", n, len(ring.Keys))
+	}
+}

@@ -131,6 +131,11 @@ func (a *API) makeReference() http.HandlerFunc {
 			httpapi.WriteError(w, r, errorAnswers, err)
 			return
 		}
+		// A reference is signed by a document key: archived first.
+		if err := a.store.keysArchived(r.Context()); err != nil {
+			httpapi.WriteError(w, r, errorAnswers, err)
+			return
+		}
 		text, claims, err := a.keys.Reference(c.ID, a.now(), a.referenceLifetime)
 		if err != nil {
 			httpapi.WriteError(w, r, errorAnswers, err)

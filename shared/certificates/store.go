@@ -30,6 +30,7 @@ type Store struct {
 	uses    string
 	outbox  *outbox.Outbox
 	keys    *DocumentKeys
+	archive keyArchiver // the ring's keys archived (keyarchive.go)
 	now     func() time.Time
 }
 
@@ -82,8 +83,12 @@ func unmarshalCert(it map[string]types.AttributeValue) (Certificate, error) {
 	return c, nil
 }
 
-// sign stores c's current document in c.
-func (s *Store) sign(c *Certificate) error {
+// sign stores c's current document in c, once the ring's keys are
+// archived (keyarchive.go).
+func (s *Store) sign(ctx context.Context, c *Certificate) error {
+	if err := s.keysArchived(ctx); err != nil {
+		return err
+	}
 	content := DocumentContent{CertificateID: c.ID, Version: c.Version, Category: c.Category, IssuerOrg: c.IssuerOrg,
 		Status: c.Status, StatusReason: c.StatusReason, ValidFrom: c.ValidFrom, IssuedAt: c.IssuedAt, Fields: c.Fields}
 	if c.ValidUntil != "" {
@@ -105,7 +110,7 @@ func (s *Store) sign(c *Certificate) error {
 func (s *Store) Issue(ctx context.Context, c Certificate, onePerHolder bool) (Certificate, error) {
 	now := s.now()
 	c.Version, c.Status, c.IssuedAt, c.UpdatedAt = 1, StatusActive, now, now
-	if err := s.sign(&c); err != nil {
+	if err := s.sign(ctx, &c); err != nil {
 		return Certificate{}, err
 	}
 	cert, summary, err := s.certItems(c)
@@ -200,7 +205,7 @@ func (s *Store) Change(ctx context.Context, org, id string, ch Change) (Certific
 			at := c.UpdatedAt
 			c.RevokedAt = &at
 		}
-		if err := s.sign(&c); err != nil {
+		if err := s.sign(ctx, &c); err != nil {
 			return Certificate{}, err
 		}
 		cert, summary, err := s.certItems(c)
