@@ -111,7 +111,7 @@ func (v *Verifier) CheckAt(ctx context.Context, code string, p Purpose, scanner 
 	res := Result{Valid: true, Issuer: c.Issuer, CodeID: c.CodeID, ExpiresAt: c.Expires, Claims: map[string]any{}}
 	var acc Acceptance
 	if p.SingleUse {
-		acc.Use = &Use{Purpose: p.Name, Issuer: c.Issuer, CodeID: c.CodeID, Until: c.Expires.Add(v.skew + time.Hour)}
+		acc.Use = &Use{Purpose: p.Name, Issuer: c.Issuer, CodeID: c.CodeID, Until: c.Expires.Add(v.skew + max(time.Hour, p.KeepMark))}
 	}
 	if c.Issuer != v.homeIssuer {
 		// Another city's code: its signature is all this city can check;

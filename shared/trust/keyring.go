@@ -29,8 +29,11 @@ const (
 	// successor is made and published (ROTATION_OVERLAP).
 	DefaultRotationOverlap = 7 * 24 * time.Hour
 	// RetiredKeyGrace is how long a key stays in the ring, and so in the
-	// list, after its window ends: codes it signed live 60 s, a day is ample.
-	RetiredKeyGrace = 24 * time.Hour
+	// list, after its window ends. Codes live 60 s, but an offline gate
+	// uploads what it scanned up to 72 h later (transit.MaxAge), and those
+	// codes must still verify then: 72 h and an hour to spare. A transit
+	// test holds the two together.
+	RetiredKeyGrace = 73 * time.Hour
 )
 
 var (

@@ -105,9 +105,9 @@ func TestDocumentKeysOperatorFlow(t *testing.T) {
 		{args: []string{"document-keys", "--root", p("sh.json"), "--keys", p("doc.json")}, wantOut: "document key 2026-11-01T00:00:00Z .. 2027-01-30T00:00:00Z\n"},
 		{args: []string{"document-keys-secret", "--keys", p("sh.json")}, wantErr: true},
 		{args: []string{"document-keys", "--root", p("sh.json"), "--keys", p("doc.json")}, at: 80 * day, wantOut: "document key 2027-01-30T00:00:00Z .. 2027-04-30T00:00:00Z\n"},
-		{args: []string{"document-keys", "--root", p("sh.json"), "--keys", p("doc.json")}, at: 92 * day, wantOut: "document key 2027-01-30T00:00:00Z .. 2027-04-30T00:00:00Z\n"},
+		{args: []string{"document-keys", "--root", p("sh.json"), "--keys", p("doc.json")}, at: 94 * day, wantOut: "document key 2027-01-30T00:00:00Z .. 2027-04-30T00:00:00Z\n"},
 		{args: []string{"document-keys-secret", "--keys", p("doc.json")}, at: 400 * day, wantErr: true},
-		{args: []string{"document-keys-secret", "--keys", p("doc.json"), "--out", p("doc.secret.json")}, at: 92 * day},
+		{args: []string{"document-keys-secret", "--keys", p("doc.json"), "--out", p("doc.secret.json")}, at: 94 * day},
 	}
 	for _, st := range steps {
 		var stdout, stderr bytes.Buffer
