@@ -1,10 +1,15 @@
 package transit
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"net/http"
+	"reflect"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/citycode/citycode/shared/holders"
@@ -69,8 +74,66 @@ func (a *API) tap() http.HandlerFunc {
 	}
 }
 
+// batchRequest is the batch's envelope, decoded strictly; each tap is kept
+// raw and decoded on its own (decodeTap), so that one badly typed tap is
+// that tap's refusal, not the batch's.
 type batchRequest struct {
-	Taps []Tap `json:"taps"`
+	Taps []json.RawMessage `json:"taps"`
+}
+
+// decodeTap decodes one tap of a batch strictly (no unknown fields, right
+// types); a failure is the tap's refusal, naming the field, with its tap_id
+// when that can be read.
+func decodeTap(raw json.RawMessage) (Tap, *Result) {
+	var t Tap
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&t)
+	if err == nil {
+		return t, nil
+	}
+	var id struct {
+		TapID any `json:"tap_id"`
+	}
+	_ = json.Unmarshal(raw, &id)
+	tapID, _ := id.TapID.(string)
+	r := refused(tapID, CodeInvalidTap, tapDecodeDetail(err))
+	return Tap{}, &r
+}
+
+// tapDecodeDetail says what was wrong with a tap that did not decode, in
+// the API's words (never Go's).
+func tapDecodeDetail(err error) string {
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &typ) && typ.Field != "":
+		return typ.Field + ": must be " + jsonKind(typ.Type.Kind())
+	case errors.As(err, &typ):
+		return "a tap must be a JSON object"
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return field + ": not accepted here"
+	default:
+		return "a tap must be a JSON object"
+	}
+}
+
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	default:
+		return "an object"
+	}
 }
 
 type batchAnswer struct {
@@ -94,10 +157,29 @@ func (a *API) batch() http.HandlerFunc {
 			httpapi.WriteProblem(w, r, httpapi.Invalid(httpapi.FieldError{Field: "taps", Code: "out_of_range", Detail: "1 to 500 taps"}))
 			return
 		}
-		results, err := a.svc.Batch(r.Context(), req.Taps, scanner(r))
-		if err != nil {
-			httpapi.WriteError(w, r, errorAnswers, err)
-			return
+		// Taps that do not decode are refused here; the others are processed
+		// together, and every result goes back in the request's order.
+		results := make([]Result, len(req.Taps))
+		var taps []Tap
+		var at []int // taps[k] is the request's tap at[k]
+		for i, raw := range req.Taps {
+			t, bad := decodeTap(raw)
+			if bad != nil {
+				results[i] = *bad
+				continue
+			}
+			taps = append(taps, t)
+			at = append(at, i)
+		}
+		if len(taps) > 0 {
+			done, err := a.svc.Batch(r.Context(), taps, scanner(r))
+			if err != nil {
+				httpapi.WriteError(w, r, errorAnswers, err)
+				return
+			}
+			for k, res := range done {
+				results[at[k]] = res
+			}
 		}
 		out := batchAnswer{Results: results}
 		for _, res := range results {
