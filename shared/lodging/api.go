@@ -463,11 +463,7 @@ func (a *API) writeStay(w http.ResponseWriter, r *http.Request, status int, st S
 			Minor: g.Minor, GuardianRegistrationID: g.GuardianRegistrationID, CheckedInAt: g.RegisteredAt, DepartedAt: g.DepartedAt,
 			Reports: []reportJSON{}}
 		for _, s := range states[g.ID] {
-			rj := reportJSON{Kind: s.Kind, EventType: reportType(s.Kind), Status: s.Status, DueAt: s.Due, DeliveredAt: s.DeliveredAt}
-			if s.DeliveredAt != nil {
-				onTime := !s.DeliveredAt.After(s.Due)
-				rj.OnTime = &onTime
-			}
+			rj := reportJSON{Kind: s.Kind, EventType: reportType(s.Kind), Status: s.Status, DueAt: s.Due, DeliveredAt: s.DeliveredAt, OnTime: s.OnTime}
 			gj.Reports = append(gj.Reports, rj)
 		}
 		out.Guests = append(out.Guests, gj)

@@ -68,7 +68,26 @@ type Registration struct {
 	RegisteredDue          time.Time  `dynamodbav:"registered_due"`
 	DepartedAt             *time.Time `dynamodbav:"departed_at,omitempty"`
 	DepartedDue            *time.Time `dynamodbav:"departed_due,omitempty"`
-	ExpiresAt              int64      `dynamodbav:"expires_at"`
+	// RegisteredDelivery and DepartedDelivery are the reports' deliveries
+	// as lodging recorded them from the police's receipts, which expire
+	// long before the registration does (Store.recordDelivery).
+	RegisteredDelivery *Delivery `dynamodbav:"registered_delivery,omitempty"`
+	DepartedDelivery   *Delivery `dynamodbav:"departed_delivery,omitempty"`
+	ExpiresAt          int64     `dynamodbav:"expires_at"`
+}
+
+// Delivery is a report's delivery, recorded once on its registration.
+type Delivery struct {
+	DeliveredAt time.Time `dynamodbav:"delivered_at"`
+	OnTime      bool      `dynamodbav:"on_time"`
+}
+
+// delivery answers r's recorded delivery of the report of kind, if any.
+func (r Registration) delivery(kind string) *Delivery {
+	if kind == KindDeparted {
+		return r.DepartedDelivery
+	}
+	return r.RegisteredDelivery
 }
 
 // Home reports whether the guest is this city's holder.
@@ -95,7 +114,10 @@ type Report struct {
 	Due            time.Time `dynamodbav:"due"`
 	Name           string    `dynamodbav:"name"`
 	Nationality    string    `dynamodbav:"nationality"`
-	ExpiresAt      int64     `dynamodbav:"expires_at"`
+	// GuestSK is the sk of the registration item, where the delivery is
+	// recorded; empty in trackers written before it was kept.
+	GuestSK   string `dynamodbav:"guest_sk,omitempty"`
+	ExpiresAt int64  `dynamodbav:"expires_at"`
 }
 
 // ReportState is a report as the hotel sees it.
@@ -104,6 +126,7 @@ type ReportState struct {
 	Status      string // pending, delivered, overdue
 	Due         time.Time
 	DeliveredAt *time.Time
+	OnTime      *bool // with DeliveredAt
 }
 
 // Report statuses.

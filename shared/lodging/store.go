@@ -184,7 +184,7 @@ func (s *Store) register(t *txn, st Stay, arrivals []Arrival, guardians map[stri
 // hotel's pending partition and in the city's.
 func (s *Store) track(t *txn, st Stay, r Registration, kind string, due time.Time, guest int) error {
 	rep := Report{Hotel: st.Hotel, StayID: st.ID, Room: st.Room, RegistrationID: r.ID, Kind: kind, Due: due,
-		Name: r.Name, Nationality: r.Nationality, ExpiresAt: r.ExpiresAt}
+		Name: r.Name, Nationality: r.Nationality, GuestSK: guestSK(r), ExpiresAt: r.ExpiresAt}
 	for _, pk := range []string{pendingPK(st.Hotel), cityPending} {
 		it, err := ddb.Item(pk, reportSK(rep), rep)
 		if err != nil {
@@ -487,23 +487,28 @@ func (s *Store) receiptKey(registrationID, kind string) webhooks.ReceiptKey {
 }
 
 // ReportStates answers, per registration id, the state of its reports:
-// delivered once the police's receipt exists, else overdue past the
-// deadline, else pending.
+// delivered once lodging recorded the delivery on the registration, or
+// else once the police's receipt exists (and then the delivery is
+// recorded); else overdue past the deadline, else pending. The recorded
+// delivery outlives the receipt (30 days), which the stay does by months.
 func (s *Store) ReportStates(ctx context.Context, regs []Registration) (map[string][]ReportState, error) {
 	type want struct {
-		reg, kind string
-		due       time.Time
+		reg  Registration
+		kind string
+		due  time.Time
 	}
 	var wants []want
 	var keys []webhooks.ReceiptKey
 	for _, r := range regs {
-		wants = append(wants, want{r.ID, KindRegistered, r.RegisteredDue})
+		wants = append(wants, want{r, KindRegistered, r.RegisteredDue})
 		if r.DepartedDue != nil {
-			wants = append(wants, want{r.ID, KindDeparted, *r.DepartedDue})
+			wants = append(wants, want{r, KindDeparted, *r.DepartedDue})
 		}
 	}
 	for _, w := range wants {
-		keys = append(keys, s.receiptKey(w.reg, w.kind))
+		if w.reg.delivery(w.kind) == nil {
+			keys = append(keys, s.receiptKey(w.reg.ID, w.kind))
+		}
 	}
 	got, err := s.receipts.Received(ctx, keys)
 	if err != nil {
@@ -513,14 +518,86 @@ func (s *Store) ReportStates(ctx context.Context, regs []Registration) (map[stri
 	out := map[string][]ReportState{}
 	for _, w := range wants {
 		st := ReportState{Kind: w.kind, Status: ReportPending, Due: w.due}
-		if rc, ok := got[s.receiptKey(w.reg, w.kind)]; ok {
-			st.Status, st.DeliveredAt = ReportDelivered, &rc.DeliveredAt
-		} else if now.After(w.due) {
+		d := w.reg.delivery(w.kind)
+		if rc, ok := got[s.receiptKey(w.reg.ID, w.kind)]; d == nil && ok {
+			rec := delivery(rc, w.due)
+			if err := s.recordDelivery(ctx, w.reg.StayID, guestSK(w.reg), w.reg.ID, w.kind, rec); err != nil {
+				return nil, err
+			}
+			d = &rec
+		}
+		switch {
+		case d != nil:
+			st.Status, st.DeliveredAt, st.OnTime = ReportDelivered, &d.DeliveredAt, &d.OnTime
+		case now.After(w.due):
 			st.Status = ReportOverdue
 		}
-		out[w.reg] = append(out[w.reg], st)
+		out[w.reg.ID] = append(out[w.reg.ID], st)
 	}
 	return out, nil
+}
+
+// delivery is the delivery a receipt proves, of a report due at due.
+func delivery(rc webhooks.Receipt, due time.Time) Delivery {
+	return Delivery{DeliveredAt: rc.DeliveredAt.UTC(), OnTime: !rc.DeliveredAt.After(due)}
+}
+
+// deliveryAttr is the registration item's attribute holding the delivery
+// of the report of kind.
+func deliveryAttr(kind string) string {
+	if kind == KindDeparted {
+		return "departed_delivery"
+	}
+	return "registered_delivery"
+}
+
+// recordDelivery records d, the delivery of the registration's report of
+// kind, on the registration item (stay stayID, sk guestSK), once: a
+// delivery already recorded is kept (the first receipt is the one that
+// counts, and it is the only one), and a registration gone (expired, or
+// not the one named) is not recreated. It touches nothing else of the
+// item, so its expiry stands.
+func (s *Store) recordDelivery(ctx context.Context, stayID, guestSK, registrationID, kind string, d Delivery) error {
+	v, err := attributevalue.MarshalMap(d)
+	if err != nil {
+		return fmt.Errorf("lodging: marshal delivery: %w", err)
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: ddb.Key(stayPK(stayID), guestSK),
+		UpdateExpression:          aws.String("SET #d = :d"),
+		ConditionExpression:       aws.String("attribute_exists(pk) AND registration_id = :reg AND attribute_not_exists(#d)"),
+		ExpressionAttributeNames:  map[string]string{"#d": deliveryAttr(kind)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":d": &types.AttributeValueMemberM{Value: v}, ":reg": ddb.S(registrationID)},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &ccf) {
+		return fmt.Errorf("lodging: record delivery of %s %s: %w", registrationID, kind, err)
+	}
+	return nil
+}
+
+// guestSKOf finds the sk of registration regID in stay stayID, for a
+// tracker written before trackers kept it; "" when the stay has no such
+// registration any more.
+func (s *Store) guestSKOf(ctx context.Context, stayID, regID string) (string, error) {
+	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+		TableName: aws.String(s.table), KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :guest)"),
+		FilterExpression:          aws.String("registration_id = :reg"),
+		ProjectionExpression:      aws.String("sk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": ddb.S(stayPK(stayID)), ":guest": ddb.S(skGuest), ":reg": ddb.S(regID)},
+	})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return "", fmt.Errorf("lodging: find registration %s: %w", regID, err)
+		}
+		for _, it := range out.Items {
+			if sk, ok := it["sk"].(*types.AttributeValueMemberS); ok {
+				return sk.Value, nil
+			}
+		}
+	}
+	return "", nil
 }
 
 // Overdue pages through hotel's reports past their deadline without a
@@ -565,8 +642,9 @@ func (s *Store) pastDue(ctx context.Context, pk string, limit int, start map[str
 	return reports, out.LastEvaluatedKey, nil
 }
 
-// settle looks up the receipts of reports, deletes the trackers of those
-// received, and answers the rest: overdue.
+// settle looks up the receipts of reports; for each received, records its
+// delivery on the registration and then deletes its trackers (so a
+// failure leaves the trackers to settle again); answers the rest: overdue.
 func (s *Store) settle(ctx context.Context, reports []Report) ([]Report, error) {
 	keys := make([]webhooks.ReceiptKey, 0, len(reports))
 	for _, r := range reports {
@@ -578,9 +656,21 @@ func (s *Store) settle(ctx context.Context, reports []Report) ([]Report, error) 
 	}
 	overdue := []Report{}
 	for _, r := range reports {
-		if _, ok := got[s.receiptKey(r.RegistrationID, r.Kind)]; !ok {
+		rc, ok := got[s.receiptKey(r.RegistrationID, r.Kind)]
+		if !ok {
 			overdue = append(overdue, r)
 			continue
+		}
+		sk := r.GuestSK
+		if sk == "" {
+			if sk, err = s.guestSKOf(ctx, r.StayID, r.RegistrationID); err != nil {
+				return nil, err
+			}
+		}
+		if sk != "" {
+			if err := s.recordDelivery(ctx, r.StayID, sk, r.RegistrationID, r.Kind, delivery(rc, r.Due)); err != nil {
+				return nil, err
+			}
 		}
 		for _, pk := range []string{pendingPK(r.Hotel), cityPending} {
 			if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: ddb.Key(pk, reportSK(r))}); err != nil {
