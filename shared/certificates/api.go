@@ -512,17 +512,7 @@ func (a *API) holderCert(r *http.Request) (Certificate, error) {
 // target is the signed-in resident, or with id one of their dependants.
 func (a *API) target(ctx context.Context, r *http.Request, id string) (string, error) {
 	p, _ := httpapi.PrincipalFrom(r)
-	me, err := a.holders.HolderIDForLogin(ctx, p.Subject)
-	if err != nil {
-		return "", err
-	}
-	if id == "" || id == me {
-		return me, nil
-	}
-	if _, err := a.holders.Dependant(ctx, me, id); err != nil {
-		return "", err
-	}
-	return id, nil
+	return a.holders.OwnOrDependant(ctx, p.Subject, id)
 }
 
 func (a *API) holderList() http.HandlerFunc {

@@ -274,6 +274,24 @@ func (s *Store) Dependant(ctx context.Context, guardian, id string) (Holder, err
 	return h, nil
 }
 
+// OwnOrDependant resolves whom a resident acts for: the holder signed in as
+// sub, or with holderID one of their dependants (ErrNotEnrolled,
+// ErrDependantNotFound otherwise). Every capability that answers a resident
+// about "me or my child" resolves it here.
+func (s *Store) OwnOrDependant(ctx context.Context, sub, holderID string) (string, error) {
+	me, err := s.HolderIDForLogin(ctx, sub)
+	if err != nil {
+		return "", err
+	}
+	if holderID == "" || holderID == me {
+		return me, nil
+	}
+	if _, err := s.Dependant(ctx, me, holderID); err != nil {
+		return "", err
+	}
+	return holderID, nil
+}
+
 // DependantUpdate holds the fields a guardian may correct; nil leaves a
 // field as it is.
 type DependantUpdate struct {

@@ -469,11 +469,7 @@ type insuranceJSON struct {
 // insurance profile. Totals of a past year read as this year's zeros.
 func (a *API) insurance(w http.ResponseWriter, r *http.Request) {
 	p, _ := httpapi.PrincipalFrom(r)
-	id, err := a.holders.HolderIDForLogin(r.Context(), p.Subject)
-	if dep := r.URL.Query().Get("holder_id"); err == nil && dep != "" && dep != id {
-		_, err = a.holders.Dependant(r.Context(), id, dep)
-		id = dep
-	}
+	id, err := a.holders.OwnOrDependant(r.Context(), p.Subject, r.URL.Query().Get("holder_id"))
 	var ins Profile
 	if err == nil {
 		ins, err = a.store.Profile(r.Context(), id)

@@ -199,18 +199,7 @@ func (a *API) batch() http.HandlerFunc {
 // rider resolves the caller, or with ?holder_id= one of their dependants.
 func (a *API) rider(r *http.Request) (string, error) {
 	p, _ := httpapi.PrincipalFrom(r)
-	me, err := a.holders.HolderIDForLogin(r.Context(), p.Subject)
-	if err != nil {
-		return "", err
-	}
-	id := r.URL.Query().Get("holder_id")
-	if id == "" || id == me {
-		return me, nil
-	}
-	if _, err := a.holders.Dependant(r.Context(), me, id); err != nil {
-		return "", err
-	}
-	return id, nil
+	return a.holders.OwnOrDependant(r.Context(), p.Subject, r.URL.Query().Get("holder_id"))
 }
 
 var monthPattern = regexp.MustCompile(`^\d{4}-(0[1-9]|1[0-2])$`)
