@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"net/http"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,29 +15,6 @@ import (
 	"github.com/citycode/citycode/shared/holders"
 	"github.com/citycode/citycode/shared/trust"
 )
-
-// callCounter is an http.RoundTripper that counts DynamoDB operations by
-// name (the X-Amz-Target header) on their way to DynamoDB Local.
-type callCounter struct {
-	mu    sync.Mutex
-	calls map[string]int
-}
-
-func (c *callCounter) RoundTrip(r *http.Request) (*http.Response, error) {
-	_, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
-	c.mu.Lock()
-	c.calls[op]++
-	c.mu.Unlock()
-	return http.DefaultTransport.RoundTrip(r)
-}
-
-func (c *callCounter) take() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := c.calls
-	c.calls = map[string]int{}
-	return out
-}
 
 // TestOneReadAndOneWritePerVerification counts the storage calls of each
 // kind of verification against DynamoDB Local.
@@ -62,7 +37,7 @@ func TestOneReadAndOneWritePerVerification(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	counter := &callCounter{calls: map[string]int{}}
+	counter := &dynamotest.CallCounter{}
 	counted := liteClient(t, db, &http.Client{Transport: counter})
 	v := NewVerifier(trust.StaticSource{List: list}, NewDynamoStore(counted, db.Tables["CodeUsesTable"], db.Tables["HoldersTable"]), "CN-SH", 30*time.Second)
 	signer, _ := ring.Signer(now)
@@ -82,12 +57,12 @@ func TestOneReadAndOneWritePerVerification(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		counter.take()
+		counter.Take()
 		res, err := v.Verify(ctx, code, purposes[tc.purpose], Scanner{Subject: "s", Org: "o"})
 		if err != nil || !res.Valid {
 			t.Fatalf("%s: %+v %v", tc.purpose, res, err)
 		}
-		if diff := cmp.Diff(tc.want, counter.take()); diff != "" {
+		if diff := cmp.Diff(tc.want, counter.Take()); diff != "" {
 			t.Errorf("%s: storage calls (-want +got):\n%s", tc.purpose, diff)
 		}
 	}

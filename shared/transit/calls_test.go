@@ -3,37 +3,13 @@ package transit
 import (
 	"fmt"
 	"net/http"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/citycode/citycode/shared/dynamotest"
 )
-
-// callCounter is an http.RoundTripper that counts DynamoDB operations by
-// name (the X-Amz-Target header) on their way to DynamoDB Local: the SDK's
-// and the scanner's (dynamolite) alike.
-type callCounter struct {
-	mu    sync.Mutex
-	calls map[string]int
-}
-
-func (c *callCounter) RoundTrip(r *http.Request) (*http.Response, error) {
-	_, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
-	c.mu.Lock()
-	c.calls[op]++
-	c.mu.Unlock()
-	return http.DefaultTransport.RoundTrip(r)
-}
-
-func (c *callCounter) take() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := c.calls
-	c.calls = map[string]int{}
-	return out
-}
 
 func total(calls map[string]int) int {
 	n := 0
@@ -43,8 +19,8 @@ func total(calls map[string]int) int {
 	return n
 }
 
-func countedWorld(t testing.TB) (world, *callCounter) {
-	counter := &callCounter{calls: map[string]int{}}
+func countedWorld(t testing.TB) (world, *dynamotest.CallCounter) {
+	counter := &dynamotest.CallCounter{}
 	return newWorld(t, &http.Client{Transport: counter}), counter
 }
 
@@ -75,12 +51,12 @@ func TestCallsPerOnlineTap(t *testing.T) {
 		if tc.tap.GateID == bus.GateID {
 			by = busGate
 		}
-		counter.take()
+		counter.Take()
 		r, err := w.svc.Tap(ctx, tc.tap, by)
 		if err != nil || r.Status != StatusAccepted {
 			t.Fatalf("%s: %+v, %v", tc.name, r, err)
 		}
-		if diff := cmp.Diff(tc.want, counter.take()); diff != "" {
+		if diff := cmp.Diff(tc.want, counter.Take()); diff != "" {
 			t.Errorf("%s: storage calls (-want +got):\n%s", tc.name, diff)
 		}
 	}
@@ -92,7 +68,7 @@ func BenchmarkOnlineTrip(b *testing.B) {
 	ctx := b.Context()
 	w, counter := countedWorld(b)
 	id := w.holder(b, 500_000)
-	counter.take()
+	counter.Take()
 	b.ResetTimer()
 	calls := 0
 	for i := range b.N {
@@ -100,14 +76,14 @@ func BenchmarkOnlineTrip(b *testing.B) {
 		now := time.Now().UTC()
 		in := tap(fmt.Sprintf("bo-%d-in", i), "peoples_square", DirectionIn, now, w.code(b, id, now))
 		out := tap(fmt.Sprintf("bo-%d-out", i), "lujiazui", DirectionOut, now, w.code(b, id, now))
-		counter.take()
+		counter.Take()
 		b.StartTimer()
 		for _, tp := range []Tap{in, out} {
 			if r, err := w.svc.Tap(ctx, tp, metroGate); err != nil || r.Status != StatusAccepted {
 				b.Fatalf("%+v, %v", r, err)
 			}
 		}
-		calls += total(counter.take())
+		calls += total(counter.Take())
 	}
 	b.ReportMetric(float64(calls)/float64(2*b.N), "calls/tap")
 }
@@ -132,7 +108,7 @@ func BenchmarkTapBatch500(b *testing.B) {
 				taps = append(taps, tap(fmt.Sprintf("bb-%d-%d-%d-out", i, r, trip), "xujiahui", DirectionOut, at, w.code(b, id, at)))
 			}
 		}
-		counter.take()
+		counter.Take()
 		b.StartTimer()
 		results, err := w.svc.Batch(ctx, taps, metroGate)
 		if err != nil {
@@ -143,7 +119,7 @@ func BenchmarkTapBatch500(b *testing.B) {
 				b.Fatalf("%+v", r)
 			}
 		}
-		calls += total(counter.take())
+		calls += total(counter.Take())
 	}
 	b.ReportMetric(float64(calls)/float64(b.N), "calls/batch")
 	b.ReportMetric(float64(calls)/float64(500*b.N), "calls/tap")
