@@ -13,24 +13,24 @@ import (
 
 func residentID(first17 string) string { return first17 + string(holders.ResidentIDCheck(first17)) }
 
-// TestGateAndResidentRoutes goes through the local API with real tokens,
-// every answer checked against infra/openapi.yaml: a trip tapped online,
-// a batch with a retried and a bad tap, then the resident's trips,
-// statement and account.
-func TestGateAndResidentRoutes(t *testing.T) {
-	t.Parallel()
-	api := apitest.New(t)
-	resident := api.Token("transit-resident", "resident")
+// apiRider enrolls sub through the local API as a resident named name, with
+// the resident ID first17 and its check character (born on the date in it),
+// and tops its account up by 10 yuan. It returns sub's token, a maker of
+// fresh codes for it and a People's Square gate's token.
+func apiRider(t *testing.T, api *apitest.API, sub, name, first17 string) (resident string, code func() string, gate string) {
+	t.Helper()
+	resident = api.Token(sub, "resident")
+	dob := first17[6:10] + "-" + first17[10:12] + "-" + first17[12:14]
 	if r := api.Do(apitest.Request{Method: "POST", Path: "/v1/holders", Token: resident, Body: fmt.Sprintf(
-		`{"name":"陈静","document_type":"resident_id","document_number":%q,"date_of_birth":"1991-07-15","nationality":"CHN"}`,
-		residentID("31010519910715002"))}); r.Status != http.StatusCreated {
+		`{"name":%q,"document_type":"resident_id","document_number":%q,"date_of_birth":%q,"nationality":"CHN"}`,
+		name, residentID(first17), dob)}); r.Status != http.StatusCreated {
 		t.Fatalf("enroll: %d %s", r.Status, r.Body)
 	}
 	if r := api.Do(apitest.Request{Method: "POST", Path: "/v1/holders/me/account/top-ups", Token: resident, Body: `{"amount_fen":1000}`,
-		Header: map[string]string{"Idempotency-Key": "transit-top-up"}}); r.Status != http.StatusCreated {
+		Header: map[string]string{"Idempotency-Key": sub + "-top-up"}}); r.Status != http.StatusCreated {
 		t.Fatalf("top up: %d %s", r.Status, r.Body)
 	}
-	code := func() string {
+	code = func() string {
 		r := api.Do(apitest.Request{Method: "POST", Path: "/v1/codes", Token: resident})
 		if r.Status != http.StatusCreated {
 			t.Fatalf("code: %d %s", r.Status, r.Body)
@@ -41,6 +41,17 @@ func TestGateAndResidentRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resident, code, gate
+}
+
+// TestGateAndResidentRoutes goes through the local API with real tokens,
+// every answer checked against infra/openapi.yaml: a trip tapped online,
+// a batch with a retried and a bad tap, then the resident's trips,
+// statement and account.
+func TestGateAndResidentRoutes(t *testing.T) {
+	t.Parallel()
+	api := apitest.New(t)
+	resident, code, gate := apiRider(t, api, "transit-resident", "陈静", "31010519910715002")
 	tapBody := func(id, gateID, stop, dir, code string) string {
 		b, _ := json.Marshal(map[string]string{"tap_id": id, "gate_id": gateID, "stop_id": stop, "direction": dir,
 			"at": time.Now().UTC().Format(time.RFC3339), "code": code})

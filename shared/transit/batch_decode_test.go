@@ -2,7 +2,6 @@ package transit_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -18,27 +17,7 @@ import (
 func TestBatchRefusesBadlyTypedTapsOneByOne(t *testing.T) {
 	t.Parallel()
 	api := apitest.New(t)
-	resident := api.Token("transit-batch-decode", "resident")
-	if r := api.Do(apitest.Request{Method: "POST", Path: "/v1/holders", Token: resident, Body: fmt.Sprintf(
-		`{"name":"王芳","document_type":"resident_id","document_number":%q,"date_of_birth":"1988-03-02","nationality":"CHN"}`,
-		residentID("31010519880302004"))}); r.Status != http.StatusCreated {
-		t.Fatalf("enroll: %d %s", r.Status, r.Body)
-	}
-	if r := api.Do(apitest.Request{Method: "POST", Path: "/v1/holders/me/account/top-ups", Token: resident, Body: `{"amount_fen":1000}`,
-		Header: map[string]string{"Idempotency-Key": "batch-decode-top-up"}}); r.Status != http.StatusCreated {
-		t.Fatalf("top up: %d %s", r.Status, r.Body)
-	}
-	code := func() string {
-		r := api.Do(apitest.Request{Method: "POST", Path: "/v1/codes", Token: resident})
-		if r.Status != http.StatusCreated {
-			t.Fatalf("code: %d %s", r.Status, r.Body)
-		}
-		return r.JSON["code"].(string)
-	}
-	gate, err := api.TokenWithOrg("gate-demo-l1-people-square-01", "scan:transit", "metro-demo")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, code, gate := apiRider(t, api, "transit-batch-decode", "王芳", "31010519880302004")
 	now := time.Now().UTC().Format(time.RFC3339)
 	// tapJSON is a good tap with edit applied to its fields.
 	tapJSON := func(id, gateID, stop, dir string, edit func(map[string]any)) string {
