@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -154,7 +155,7 @@ func (a *API) batch() http.HandlerFunc {
 			return
 		}
 		if len(req.Taps) == 0 || len(req.Taps) > MaxBatch {
-			httpapi.WriteProblem(w, r, httpapi.Invalid(httpapi.FieldError{Field: "taps", Code: "out_of_range", Detail: "1 to 500 taps"}))
+			httpapi.WriteProblem(w, r, httpapi.Invalid(httpapi.FieldError{Field: "taps", Code: "out_of_range", Detail: fmt.Sprintf("1 to %d taps", MaxBatch)}))
 			return
 		}
 		// Taps that do not decode are refused here; the others are processed

@@ -4,12 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/citycode/citycode/shared/ddb"
 	"github.com/citycode/citycode/shared/fares"
 	"github.com/citycode/citycode/shared/holders"
 )
@@ -39,17 +35,7 @@ func (s *Service) lateFor(ctx context.Context, in input, holderID string, snap s
 	// A trip's key is its tap-in time and "#<id>": the bare exit time sorts
 	// after the trips that tapped in before it, and the bare earliest
 	// tap-in before those of that instant.
-	from, to := skTrip+in.at.Add(-s.net.TapOutLimit()).UTC().Format(skTime), skTrip+in.at.UTC().Format(skTime)
-	out, err := s.store.db.Query(ctx, &dynamodb.QueryInput{
-		TableName:              aws.String(s.store.table),
-		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :from AND :to"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": ddb.S(riderPK(holderID)), ":from": ddb.S(from), ":to": ddb.S(to),
-		},
-		ScanIndexForward: aws.Bool(false),
-		Limit:            aws.Int32(1),
-		ConsistentRead:   aws.Bool(true),
-	})
+	out, err := s.store.queryTrips(ctx, holderID, tripsFrom(in.at.Add(-s.net.TapOutLimit())), tripsFrom(in.at), 1, true, nil)
 	if err != nil {
 		return nil, snapshot{}, fmt.Errorf("query the trip before a tap-out: %w", err)
 	}

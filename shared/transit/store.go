@@ -305,43 +305,45 @@ func (s *Store) commit(ctx context.Context, snap snapshot, c *change) error {
 // times.
 const skTime = "2006-01-02T15:04:05.000000000Z"
 
-func tripSK(t Trip) string {
-	return skTrip + t.Entry.At.UTC().Format(skTime) + "#" + t.TripID
-}
-
-// Page is one page of trips, newest first.
-type Page struct {
-	Items      []Trip
-	NextCursor string
-}
+func tripSK(t Trip) string { return tripsFrom(t.Entry.At) + "#" + t.TripID }
 
 // Trips pages through holderID's trips that tapped in from from (inclusive)
 // to to (exclusive), newest first.
-func (s *Store) Trips(ctx context.Context, holderID string, from, to time.Time, limit int, cursor string) (Page, error) {
+func (s *Store) Trips(ctx context.Context, holderID string, from, to time.Time, limit int, cursor string) (ddb.Page[Trip], error) {
 	// A trip's key is its tap-in time and "#<id>": from's bare time sorts
 	// before the trips of that instant, and so does to's.
-	lo, hi := skTrip+from.UTC().Format(skTime), skTrip+to.UTC().Format(skTime)
-	in := &dynamodb.QueryInput{
+	lo, hi := tripsFrom(from), tripsFrom(to)
+	start, err := ddb.StartKey(riderPK(holderID), cursor, func(sk string) bool { return sk >= lo && sk <= hi })
+	if err != nil {
+		return ddb.Page[Trip]{}, err
+	}
+	out, err := s.queryTrips(ctx, holderID, lo, hi, limit, false, start)
+	if err != nil {
+		return ddb.Page[Trip]{}, fmt.Errorf("query trips: %w", err)
+	}
+	page := ddb.Page[Trip]{Items: make([]Trip, 0, len(out.Items)), NextCursor: ddb.Cursor(out.LastEvaluatedKey)}
+	if err := attributevalue.UnmarshalListOfMaps(out.Items, &page.Items); err != nil {
+		return ddb.Page[Trip]{}, fmt.Errorf("unmarshal trips: %w", err)
+	}
+	return page, nil
+}
+
+// tripsFrom is the bare sort key of time t among trips' keys: it sorts
+// before the trips that tapped in at t and after those before.
+func tripsFrom(t time.Time) string { return skTrip + t.UTC().Format(skTime) }
+
+// queryTrips is one Query of holderID's trips whose keys lie from lo to hi,
+// newest first, from start (nil: the first).
+func (s *Store) queryTrips(ctx context.Context, holderID, lo, hi string, limit int, consistent bool, start map[string]types.AttributeValue) (*dynamodb.QueryOutput, error) {
+	return s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName:              aws.String(s.table),
 		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :from AND :to"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pk": ddb.S(riderPK(holderID)), ":from": ddb.S(lo), ":to": ddb.S(hi),
 		},
-		ScanIndexForward: aws.Bool(false),
-		Limit:            aws.Int32(int32(limit)),
-	}
-	start, err := ddb.StartKey(riderPK(holderID), cursor, func(sk string) bool { return sk >= lo && sk <= hi })
-	if err != nil {
-		return Page{}, err
-	}
-	in.ExclusiveStartKey = start
-	out, err := s.db.Query(ctx, in)
-	if err != nil {
-		return Page{}, fmt.Errorf("query trips: %w", err)
-	}
-	page := Page{Items: make([]Trip, 0, len(out.Items)), NextCursor: ddb.Cursor(out.LastEvaluatedKey)}
-	if err := attributevalue.UnmarshalListOfMaps(out.Items, &page.Items); err != nil {
-		return Page{}, fmt.Errorf("unmarshal trips: %w", err)
-	}
-	return page, nil
+		ScanIndexForward:  aws.Bool(false),
+		Limit:             aws.Int32(int32(limit)),
+		ConsistentRead:    aws.Bool(consistent),
+		ExclusiveStartKey: start,
+	})
 }
