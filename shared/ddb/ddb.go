@@ -1,7 +1,8 @@
 // Package ddb holds the few DynamoDB expressions every store writes the
-// same way: attribute values and keys, an item with its keys, a put that
-// only creates, what a cancelled transaction says about its items, and a
-// page of a Query with an opaque cursor.
+// same way: attribute values and keys, an item with its keys, a
+// consistent read of one item, a put that only creates, what a cancelled
+// transaction says about its items, and a page of a Query with an opaque
+// cursor.
 //
 // The tables it serves all key items by a string partition key "pk" and a
 // string sort key "sk" (template.yaml).
@@ -94,6 +95,28 @@ func IsConflict(err error) bool {
 	return slices.ContainsFunc(tce.CancellationReasons, func(r types.CancellationReason) bool {
 		return aws.ToString(r.Code) == "TransactionConflict"
 	})
+}
+
+// Getter is what Get needs of a client (*dynamodb.Client).
+type Getter interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+}
+
+// Get reads item (pk, sk) of table, strongly consistently, into v
+// (attributevalue.UnmarshalMap); found is false, and v untouched, when
+// there is none.
+func Get(ctx context.Context, db Getter, table, pk, sk string, v any) (found bool, err error) {
+	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: Key(pk, sk), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return false, fmt.Errorf("get %s: %w", sk, err)
+	}
+	if out.Item == nil {
+		return false, nil
+	}
+	if err := attributevalue.UnmarshalMap(out.Item, v); err != nil {
+		return false, fmt.Errorf("unmarshal %s: %w", sk, err)
+	}
+	return true, nil
 }
 
 // ErrCorruptCursor is a cursor that this package did not give out for the

@@ -246,3 +246,23 @@ func TestCursorAndStartKey(t *testing.T) {
 		t.Errorf("empty cursor: %v, %v", k, err)
 	}
 }
+
+func TestGet(t *testing.T) {
+	db := dynamotest.New(t)
+	table, ctx := db.Tables["HoldersTable"], t.Context()
+	it, err := ddb.Item("P#g", "A", thing{Name: "stored", Count: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := transact(ctx, db.Client, ddb.Put(table, it)); err != nil {
+		t.Fatal(err)
+	}
+	var got thing
+	if found, err := ddb.Get(ctx, db.Client, table, "P#g", "A", &got); err != nil || !found || got.Name != "stored" || got.Count != 7 {
+		t.Errorf("Get = %v, %v, %+v", found, err, got)
+	}
+	none := thing{Name: "untouched"}
+	if found, err := ddb.Get(ctx, db.Client, table, "P#g", "missing", &none); err != nil || found || none.Name != "untouched" {
+		t.Errorf("Get(missing) = %v, %v, %+v", found, err, none)
+	}
+}

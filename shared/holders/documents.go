@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/citycode/citycode/shared/app"
 	"github.com/citycode/citycode/shared/ddb"
@@ -37,18 +35,13 @@ func (s *Store) HolderIDForDocument(ctx context.Context, docType, number string)
 		return "", errors.New("holders: no document key to look documents up with")
 	}
 	number = strings.ToUpper(strings.TrimSpace(number))
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: ddb.Key(s.docPK(docType, number), skDoc), ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return "", fmt.Errorf("get document: %w", err)
-	}
-	if out.Item == nil {
-		return "", ErrDocumentNotEnrolled
-	}
 	var l loginItem
-	if err := attributevalue.UnmarshalMap(out.Item, &l); err != nil {
-		return "", fmt.Errorf("unmarshal document: %w", err)
+	found, err := ddb.Get(ctx, s.db, s.table, s.docPK(docType, number), skDoc, &l)
+	if err != nil {
+		return "", fmt.Errorf("document: %w", err)
+	}
+	if !found {
+		return "", ErrDocumentNotEnrolled
 	}
 	return l.HolderID, nil
 }

@@ -134,36 +134,26 @@ func (s *Store) Enroll(ctx context.Context, sub string, e Enrollment) (Holder, e
 
 // HolderIDForLogin finds the holder enrolled by login sub.
 func (s *Store) HolderIDForLogin(ctx context.Context, sub string) (string, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: ddb.Key(loginPK(sub), skLogin), ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return "", fmt.Errorf("get login: %w", err)
-	}
-	if out.Item == nil {
-		return "", ErrNotEnrolled
-	}
 	var l loginItem
-	if err := attributevalue.UnmarshalMap(out.Item, &l); err != nil {
-		return "", fmt.Errorf("unmarshal login: %w", err)
+	found, err := ddb.Get(ctx, s.db, s.table, loginPK(sub), skLogin, &l)
+	if err != nil {
+		return "", fmt.Errorf("login: %w", err)
+	}
+	if !found {
+		return "", ErrNotEnrolled
 	}
 	return l.HolderID, nil
 }
 
 // Get reads a holder's profile.
 func (s *Store) Get(ctx context.Context, id string) (Holder, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: ddb.Key(holderPK(id), skProfile), ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return Holder{}, fmt.Errorf("get holder: %w", err)
-	}
-	if out.Item == nil {
-		return Holder{}, ErrNotEnrolled
-	}
 	var h Holder
-	if err := attributevalue.UnmarshalMap(out.Item, &h); err != nil {
-		return Holder{}, fmt.Errorf("unmarshal holder: %w", err)
+	found, err := ddb.Get(ctx, s.db, s.table, holderPK(id), skProfile, &h)
+	if err != nil {
+		return Holder{}, fmt.Errorf("holder: %w", err)
+	}
+	if !found {
+		return Holder{}, ErrNotEnrolled
 	}
 	return h, nil
 }
@@ -445,18 +435,10 @@ func (s *Store) tryTopUp(ctx context.Context, acct Account, entryID string, amou
 }
 
 func (s *Store) topUpDone(ctx context.Context, id, entryID string) (*Entry, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: ddb.Key(holderPK(id), skTopUp+entryID), ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("get top-up: %w", err)
-	}
-	if out.Item == nil {
-		return nil, nil
-	}
 	var e Entry
-	if err := attributevalue.UnmarshalMap(out.Item, &e); err != nil {
-		return nil, fmt.Errorf("unmarshal top-up: %w", err)
+	found, err := ddb.Get(ctx, s.db, s.table, holderPK(id), skTopUp+entryID, &e)
+	if err != nil || !found {
+		return nil, err
 	}
 	return &e, nil
 }

@@ -110,16 +110,15 @@ func (s *Store) Create(ctx context.Context, org, endpoint string, eventTypes []s
 // Get reads subscription id, whoever owns it: callers acting for an
 // organisation compare Org.
 func (s *Store) Get(ctx context.Context, id string) (Subscription, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: ddb.Key(subPK(id), skSub), ConsistentRead: aws.Bool(true),
-	})
+	var sub Subscription
+	found, err := ddb.Get(ctx, s.db, s.table, subPK(id), skSub, &sub)
 	if err != nil {
-		return Subscription{}, fmt.Errorf("get subscription: %w", err)
+		return Subscription{}, fmt.Errorf("subscription: %w", err)
 	}
-	if out.Item == nil {
+	if !found {
 		return Subscription{}, ErrNotFound
 	}
-	return unmarshal(out.Item)
+	return sub, nil
 }
 
 func unmarshal(it map[string]types.AttributeValue) (Subscription, error) {
@@ -131,10 +130,7 @@ func unmarshal(it map[string]types.AttributeValue) (Subscription, error) {
 }
 
 // Page is one page of a list and the cursor of the next ("" on the last).
-type Page[T any] struct {
-	Items      []T
-	NextCursor string
-}
+type Page[T any] = ddb.Page[T]
 
 // ListByOrg pages through org's subscriptions, oldest first.
 func (s *Store) ListByOrg(ctx context.Context, org string, limit int, cursor string) (Page[Subscription], error) {
