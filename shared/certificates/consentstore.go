@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -68,20 +67,12 @@ func holderConsentSK(c Consent) string {
 
 // Consent reads a consent; false when there is none.
 func (s *Store) Consent(ctx context.Context, id string) (Consent, bool, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: ddb.Key(consentPK(id), skConsent), ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return Consent{}, false, fmt.Errorf("get consent: %w", err)
-	}
-	if out.Item == nil {
-		return Consent{}, false, nil
-	}
 	var c Consent
-	if err := attributevalue.UnmarshalMap(out.Item, &c); err != nil {
-		return Consent{}, false, fmt.Errorf("unmarshal consent: %w", err)
+	found, err := ddb.Get(ctx, s.db, s.table, consentPK(id), skConsent, &c)
+	if err != nil {
+		return Consent{}, false, fmt.Errorf("consent: %w", err)
 	}
-	return c, true, nil
+	return c, found, nil
 }
 
 // GrantConsent stores the new consent c (an app consent) and its

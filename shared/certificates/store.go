@@ -237,11 +237,8 @@ func (s *Store) Change(ctx context.Context, org, id string, ch Change) (Certific
 	return Certificate{}, ErrChanged
 }
 
-// Page is one page of a listing.
-type Page struct {
-	Items      []Certificate
-	NextCursor string
-}
+// Page is one page of a listing of certificates.
+type Page = ddb.Page[Certificate]
 
 // ByHolder pages through holderID's certificates (summaries: no fields),
 // optionally of one category: by category, then newest first.

@@ -136,11 +136,8 @@ const (
 	ReportOverdue   = "overdue"
 )
 
-// Page is one page of a listing.
-type Page[T any] struct {
-	Items      []T
-	NextCursor string
-}
+// Page is one page of a listing and the cursor of the next.
+type Page[T any] = ddb.Page[T]
 
 // newID returns prefix_ and 26 random base32 characters.
 func newID(prefix string) string {

@@ -54,21 +54,6 @@ const (
 func holderPK(id string) string { return "HOLDER#" + id }
 func orgPK(org string) string   { return "ORG#" + org }
 
-// get reads one item into v; found is false when there is none.
-func (s *Store) get(ctx context.Context, pk, sk string, v any) (found bool, err error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: ddb.Key(pk, sk), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return false, fmt.Errorf("get %s: %w", sk, err)
-	}
-	if out.Item == nil {
-		return false, nil
-	}
-	if err := attributevalue.UnmarshalMap(out.Item, v); err != nil {
-		return false, fmt.Errorf("unmarshal %s: %w", sk, err)
-	}
-	return true, nil
-}
-
 // PutProfile creates p (the bureau's enrollment of a holder in a scheme;
 // the seeder's); ErrProfileExists if the holder has one, ErrHolderNotFound
 // if the holders table has no such holder.
@@ -154,7 +139,7 @@ func (s *Store) Enrol(ctx context.Context, holderID string, id Identity) (Profil
 func (s *Store) CreditAccount(ctx context.Context, c Credit) (Credit, bool, error) {
 	for attempt := 1; ; attempt++ {
 		var prev Credit
-		found, err := s.get(ctx, holderPK(c.HolderID), skCredit+c.ID, &prev)
+		found, err := ddb.Get(ctx, s.db, s.table, holderPK(c.HolderID), skCredit+c.ID, &prev)
 		switch {
 		case err != nil:
 			return Credit{}, false, err
@@ -200,7 +185,7 @@ func (s *Store) CreditAccount(ctx context.Context, c Credit) (Credit, bool, erro
 // Profile reads a holder's insurance profile; ErrNotInsured if none.
 func (s *Store) Profile(ctx context.Context, holderID string) (Profile, error) {
 	var p Profile
-	found, err := s.get(ctx, holderPK(holderID), skInsurance, &p)
+	found, err := ddb.Get(ctx, s.db, s.table, holderPK(holderID), skInsurance, &p)
 	if err == nil && !found {
 		err = ErrNotInsured
 	}
@@ -259,7 +244,7 @@ func (s *Store) OpenVisit(ctx context.Context, v Visit, accept Accept) (Visit, e
 // Visit reads org's visit id; ErrVisitNotFound for any other organisation's.
 func (s *Store) Visit(ctx context.Context, org, id string) (Visit, error) {
 	var v Visit
-	found, err := s.get(ctx, orgPK(org), skVisit+id, &v)
+	found, err := ddb.Get(ctx, s.db, s.table, orgPK(org), skVisit+id, &v)
 	if err == nil && !found {
 		err = ErrVisitNotFound
 	}
@@ -371,7 +356,7 @@ type billMarker struct {
 // nil if not, ErrBillReused if with another bill.
 func (s *Store) Settled(ctx context.Context, c Charge) (*Settlement, error) {
 	var m billMarker
-	found, err := s.get(ctx, orgPK(c.Provider.Org), skBill+c.BillID, &m)
+	found, err := ddb.Get(ctx, s.db, s.table, orgPK(c.Provider.Org), skBill+c.BillID, &m)
 	if err != nil || !found {
 		return nil, err
 	}
@@ -485,7 +470,7 @@ func (s *Store) visitWrite(c Charge, t time.Time) types.TransactWriteItem {
 // other organisation's.
 func (s *Store) Settlement(ctx context.Context, org, id string) (Settlement, error) {
 	var st Settlement
-	found, err := s.get(ctx, orgPK(org), skSettlement+id, &st)
+	found, err := ddb.Get(ctx, s.db, s.table, orgPK(org), skSettlement+id, &st)
 	if err == nil && !found {
 		err = ErrSettlementNotFound
 	}

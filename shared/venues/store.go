@@ -76,11 +76,8 @@ type DayCount struct {
 	Capacity int    `dynamodbav:"capacity"`
 }
 
-// Page is one page of a listing.
-type Page[T any] struct {
-	Items      []T
-	NextCursor string
-}
+// Page is one page of a listing and the cursor of the next.
+type Page[T any] = ddb.Page[T]
 
 func countPK(venue string) string { return "COUNT#" + venue }
 
@@ -164,13 +161,9 @@ func refusal(err error, counter int) error {
 
 // remaining reads what is left of v's capacity on date.
 func (s *Store) remaining(ctx context.Context, v Venue, date string) (int, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: ddb.Key(countPK(v.ID), date), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return 0, fmt.Errorf("venues: read counter: %w", err)
-	}
 	var c DayCount
-	if err := attributevalue.UnmarshalMap(out.Item, &c); err != nil {
-		return 0, fmt.Errorf("venues: unmarshal counter: %w", err)
+	if _, err := ddb.Get(ctx, s.db, s.table, countPK(v.ID), date, &c); err != nil {
+		return 0, fmt.Errorf("venues: read counter: %w", err)
 	}
 	return max(0, v.DailyCapacity-c.Entries), nil
 }
