@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -83,6 +84,9 @@ type DocumentContent struct {
 // DocumentKeys signs documents with the newest document key of a ring.
 type DocumentKeys struct {
 	ring *trust.KeyRing
+	// jwks is the ring's public keys, worked out once (the ring never
+	// changes after the cold start).
+	jwks []trust.CertifiedKey
 	// baseURL is the API's public base URL (no trailing slash), or "".
 	baseURL string
 }
@@ -103,12 +107,18 @@ func NewDocumentKeys(ring *trust.KeyRing, root ed25519.PublicKey, publicBaseURL 
 	if len(ring.Keys) == 0 {
 		return nil, errors.New("certificates: the document key ring holds no key")
 	}
+	jwks := make([]trust.CertifiedKey, 0, len(ring.Keys))
 	for _, k := range ring.Keys {
 		if _, ok := k.Private.(ed25519.PrivateKey); !ok {
 			return nil, errors.New("certificates: document keys must be Ed25519")
 		}
+		jwk, err := credential.PublicJWK(k.Private.Public())
+		if err != nil {
+			return nil, err
+		}
+		jwks = append(jwks, trust.CertifiedKey{JWK: jwk, NotBefore: k.NotBefore.Unix(), NotAfter: k.NotAfter.Unix(), Cert: k.Cert})
 	}
-	return &DocumentKeys{ring: ring, baseURL: base}, nil
+	return &DocumentKeys{ring: ring, jwks: jwks, baseURL: base}, nil
 }
 
 // statusBase checks PUBLIC_BASE_URL and answers it without trailing slash.
@@ -218,16 +228,9 @@ func (k *DocumentKeys) Sign(p DocumentPayload, now time.Time) (string, error) {
 // JWKS answers the ring's public document keys with their windows and
 // root certs; GET /v1/certificate-keys publishes them with the retired
 // ones (Store.PublishedKeys).
+// The answer is the caller's to change (a copy).
 func (k *DocumentKeys) JWKS() ([]trust.CertifiedKey, error) {
-	keys := make([]trust.CertifiedKey, 0, len(k.ring.Keys))
-	for _, sk := range k.ring.Keys {
-		jwk, err := credential.PublicJWK(sk.Private.Public())
-		if err != nil {
-			return nil, err
-		}
-		keys = append(keys, trust.CertifiedKey{JWK: jwk, NotBefore: sk.NotBefore.Unix(), NotAfter: sk.NotAfter.Unix(), Cert: sk.Cert})
-	}
-	return keys, nil
+	return slices.Clone(k.jwks), nil
 }
 
 // VerifyDocument is what anyone holding a document does: find the key
