@@ -79,9 +79,7 @@ func New(ctx context.Context, env app.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, err := LoadDocumentKeys(ctx, env, func(ctx context.Context, id string) (string, error) {
-		return secretstore.New(awsCfg).Read(ctx, id)
-	})
+	keys, err := LoadDocumentKeys(ctx, env, secretstore.New(awsCfg).Read)
 	if err != nil {
 		return nil, err
 	}

@@ -48,9 +48,7 @@ func LoadCertificates(ctx context.Context, env app.Env, d Demo) error {
 	if err != nil {
 		return err
 	}
-	keys, err := certificates.LoadDocumentKeys(ctx, env, func(ctx context.Context, id string) (string, error) {
-		return secretstore.New(awsCfg).Read(ctx, id)
-	})
+	keys, err := certificates.LoadDocumentKeys(ctx, env, secretstore.New(awsCfg).Read)
 	if err != nil {
 		return err
 	}
