@@ -3,7 +3,6 @@ package seed_test
 import (
 	"encoding/json"
 	"maps"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/citycode/citycode/shared/certificates"
 	"github.com/citycode/citycode/shared/dynamotest"
 	"github.com/citycode/citycode/shared/holders"
-	"github.com/citycode/citycode/shared/localstack"
 	"github.com/citycode/citycode/shared/seed"
 )
 
@@ -25,14 +23,7 @@ func TestDemoCertificatesSeedOnce(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	db := dynamotest.New(t)
-	root, err := localstack.RepoRoot(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	demo, err := seed.Read(filepath.Join(root, "infra", "seed", "demo.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	demo := readDemo(t)
 	if err := seed.Load(ctx, db.AppEnv(t, "HoldersFunction"), demo); err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,10 @@
 package seed_test
 
 import (
-	"path/filepath"
 	"testing"
 
 	"github.com/citycode/citycode/shared/dynamotest"
 	"github.com/citycode/citycode/shared/holders"
-	"github.com/citycode/citycode/shared/localstack"
 	"github.com/citycode/citycode/shared/medical"
 	"github.com/citycode/citycode/shared/seed"
 )
@@ -15,15 +13,7 @@ func TestDemoInsuranceSeedsOnceForResidentsAndDependants(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	db := dynamotest.New(t)
-	root, err := localstack.RepoRoot(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(root, "infra", "seed", "demo.json")
-	demo, err := seed.Read(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	demo := readDemo(t)
 	if len(demo.Insurance) == 0 {
 		t.Fatal("demo.json has no insurance profiles")
 	}

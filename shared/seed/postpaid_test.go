@@ -1,14 +1,12 @@
 package seed_test
 
 import (
-	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/citycode/citycode/shared/dynamotest"
 	"github.com/citycode/citycode/shared/holders"
-	"github.com/citycode/citycode/shared/localstack"
 	"github.com/citycode/citycode/shared/seed"
 )
 
@@ -19,14 +17,7 @@ func TestDemoResidentsGetTheirPostpaidLimits(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	db := dynamotest.New(t)
-	root, err := localstack.RepoRoot(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	demo, err := seed.Read(filepath.Join(root, "infra", "seed", "demo.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	demo := readDemo(t)
 	for range 2 {
 		if err := seed.Load(ctx, db.AppEnv(t, "HoldersFunction"), demo); err != nil {
 			t.Fatal(err)
