@@ -3,6 +3,7 @@ package qrverify
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"os"
 	"time"
@@ -56,34 +57,54 @@ func ConfigFrom(env app.Env) (Config, error) {
 	return c, nil
 }
 
+// Parts are what qr-verify builds from its environment, and what
+// shared/scan builds the same way for the capabilities that scan
+// in-process.
+type Parts struct {
+	Config   Config
+	List     *trust.TableSource
+	Store    *DynamoStore
+	Verifier *Verifier
+}
+
+// PartsFrom reads the configuration from env and builds the verifier over
+// dynamolite. It makes no network call: the trust list is read on the
+// first scan and cached for TRUST_REFRESH.
+func PartsFrom(env app.Env, log *slog.Logger) (Parts, error) {
+	cfg, err := ConfigFrom(env)
+	if err != nil {
+		return Parts{}, err
+	}
+	dbCfg, err := dynamolite.ConfigFromEnv(env)
+	if err != nil {
+		return Parts{}, err
+	}
+	db, err := dynamolite.New(dbCfg)
+	if err != nil {
+		return Parts{}, err
+	}
+	list := trust.NewTableSource(db, cfg.Trust, log)
+	store := NewDynamoStore(db, cfg.CodeUsesTable, cfg.HoldersTable)
+	return Parts{Config: cfg, List: list, Store: store, Verifier: NewVerifier(list, store, cfg.HomeIssuer, cfg.ClockSkew)}, nil
+}
+
 // New builds qr-verify. It makes no network call unless Lambda says the
 // instance is provisioned ahead of traffic, when it loads the trust list
 // (and so opens the DynamoDB connection) before the first scan.
 func New(ctx context.Context, env app.Env) (http.Handler, error) {
-	cfg, err := ConfigFrom(env)
-	if err != nil {
-		return nil, err
-	}
-	dbCfg, err := dynamolite.ConfigFromEnv(env)
-	if err != nil {
-		return nil, err
-	}
-	db, err := dynamolite.New(dbCfg)
-	if err != nil {
-		return nil, err
-	}
 	log := logging.New(os.Stdout, env("LOG_LEVEL")).With("function", "qr-verify")
-	list := trust.NewTableSource(db, cfg.Trust, log)
-	if cfg.Provisioned {
-		if _, err := list.Current(ctx); err != nil {
+	p, err := PartsFrom(env, log)
+	if err != nil {
+		return nil, err
+	}
+	if p.Config.Provisioned {
+		if _, err := p.List.Current(ctx); err != nil {
 			log.Warn("pre-warm: trust list not loaded; the first scan will load it", "error", err)
 		}
 	}
-	store := NewDynamoStore(db, cfg.CodeUsesTable, cfg.HoldersTable)
-	verifier := NewVerifier(list, store, cfg.HomeIssuer, cfg.ClockSkew)
-	api := NewAPI(verifier, list)
-	if cfg.CertificatesTable != "" {
-		api = api.WithConsents(store.WithCertificates(cfg.CertificatesTable), cfg.ConsentWindowTTL)
+	api := NewAPI(p.Verifier, p.List)
+	if p.Config.CertificatesTable != "" {
+		api = api.WithConsents(p.Store.WithCertificates(p.Config.CertificatesTable), p.Config.ConsentWindowTTL)
 	}
 	mux := http.NewServeMux()
 	api.Routes(mux)

@@ -14,14 +14,12 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/citycode/citycode/shared/app"
-	"github.com/citycode/citycode/shared/dynamolite"
+	"github.com/citycode/citycode/shared/ddb"
 	"github.com/citycode/citycode/shared/holders"
 	"github.com/citycode/citycode/shared/qrverify"
-	"github.com/citycode/citycode/shared/trust"
 )
 
 // Scanner checks codes for one capability.
@@ -35,21 +33,11 @@ type Scanner struct {
 // CODE_CLOCK_SKEW). It makes no network call: the trust list is read on the
 // first scan and cached for TRUST_REFRESH.
 func New(env app.Env, log *slog.Logger) (*Scanner, error) {
-	cfg, err := qrverify.ConfigFrom(env)
+	p, err := qrverify.PartsFrom(env, log)
 	if err != nil {
 		return nil, err
 	}
-	dbCfg, err := dynamolite.ConfigFromEnv(env)
-	if err != nil {
-		return nil, err
-	}
-	db, err := dynamolite.New(dbCfg)
-	if err != nil {
-		return nil, err
-	}
-	list := trust.NewTableSource(db, cfg.Trust, log)
-	store := qrverify.NewDynamoStore(db, cfg.CodeUsesTable, cfg.HoldersTable)
-	return NewScanner(qrverify.NewVerifier(list, store, cfg.HomeIssuer, cfg.ClockSkew), cfg.CodeUsesTable, cfg.HoldersTable), nil
+	return NewScanner(p.Verifier, p.Config.CodeUsesTable, p.Config.HoldersTable), nil
 }
 
 // NewScanner returns a Scanner over v, writing use marks to usesTable and
@@ -128,14 +116,9 @@ func (sc Scan) Writes() ([]types.TransactWriteItem, error) {
 	}
 	var writes []types.TransactWriteItem
 	if u := sc.acceptance.Use; u != nil {
-		writes = append(writes, types.TransactWriteItem{Put: &types.Put{
-			TableName: aws.String(sc.uses),
-			Item: map[string]types.AttributeValue{
-				"pk":         &types.AttributeValueMemberS{Value: u.Key()},
-				"expires_at": &types.AttributeValueMemberN{Value: fmt.Sprint(u.Until.Unix())},
-			},
-			ConditionExpression: aws.String("attribute_not_exists(pk)"),
-		}})
+		writes = append(writes, ddb.PutNew(sc.uses, map[string]types.AttributeValue{
+			"pk": ddb.S(u.Key()), "expires_at": ddb.N(u.Until.Unix()),
+		}))
 	}
 	if e := sc.acceptance.Entry; e != nil {
 		w, err := holders.AccessWrite(sc.holders, sc.acceptance.HolderID, holders.AccessEntry{
@@ -152,10 +135,4 @@ func (sc Scan) Writes() ([]types.TransactWriteItem, error) {
 // put first, cancelled on the use mark: the code was accepted before for
 // this purpose (a clone, or a second desk), and the caller answers
 // qrverify.ReasonReplayed.
-func Replayed(err error) bool {
-	var tce *types.TransactionCanceledException
-	if !errors.As(err, &tce) || len(tce.CancellationReasons) == 0 {
-		return false
-	}
-	return aws.ToString(tce.CancellationReasons[0].Code) == "ConditionalCheckFailed"
-}
+func Replayed(err error) bool { return ddb.Cancelled(err)[0] }
