@@ -49,6 +49,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
+	"github.com/citycode/citycode/shared/awsclient"
 	"github.com/citycode/citycode/shared/outbox"
 )
 
@@ -199,14 +200,7 @@ func (p *Publisher) put(ctx context.Context, batch []pending) (string, bool) {
 // sleep waits between d/2 and d (jitter spreads the retries of concurrent
 // shards), or until ctx ends.
 func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d/2 + rand.N(d/2+1))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return awsclient.Sleep(ctx, d/2+rand.N(d/2+1))
 }
 
 // keys renders a record's key attributes for a log line.
