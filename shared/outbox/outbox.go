@@ -25,6 +25,7 @@ import (
 
 	"github.com/citycode/citycode/shared/app"
 	"github.com/citycode/citycode/shared/awsclient"
+	"github.com/citycode/citycode/shared/ddb"
 )
 
 // Envelope attributes every event carries.
@@ -140,11 +141,6 @@ func dayKey(day, subject string) string {
 
 func shardKey(day string, shard int) string { return fmt.Sprintf("%s%s#%02d", dayPrefix, day, shard) }
 
-func key(pk, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"pk": str(pk), "sk": str(sk)}
-}
-
-func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
 func num(n uint64) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: strconv.FormatUint(n, 10)}
 }
@@ -187,17 +183,17 @@ func (o *Outbox) Writes(ctx context.Context, events ...Event) ([]types.TransactW
 		pos := now.Format(positionLayout) + "#" + env.ID
 		writes = append(writes,
 			types.TransactWriteItem{Put: &types.Put{TableName: aws.String(o.table), Item: map[string]types.AttributeValue{
-				"pk": str(dayKey(pos[:10], e.Subject)), "sk": str(pos), "event": str(string(body)),
-				"type": str(e.Type), "subject": str(e.Subject), "sequence": num(next[e.Subject]), "expires_at": expires,
+				"pk": ddb.S(dayKey(pos[:10], e.Subject)), "sk": ddb.S(pos), "event": ddb.S(string(body)),
+				"type": ddb.S(e.Type), "subject": ddb.S(e.Subject), "sequence": num(next[e.Subject]), "expires_at": expires,
 			}}},
 			types.TransactWriteItem{Put: &types.Put{TableName: aws.String(o.table), Item: map[string]types.AttributeValue{
-				"pk": str(eventPrefix + env.ID), "sk": str(skEvent), "position": str(pos), "expires_at": expires,
+				"pk": ddb.S(eventPrefix + env.ID), "sk": ddb.S(skEvent), "position": ddb.S(pos), "expires_at": expires,
 			}}},
 		)
 	}
 	for _, s := range dedupe(subjects) {
 		u := &types.Update{
-			TableName: aws.String(o.table), Key: key(seqPrefix+s, skSeq),
+			TableName: aws.String(o.table), Key: ddb.Key(seqPrefix+s, skSeq),
 			UpdateExpression:          aws.String("SET seq = :next"),
 			ConditionExpression:       aws.String("seq = :prev"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":next": num(next[s]), ":prev": num(prev[s])},
@@ -246,7 +242,7 @@ func (o *Outbox) sequences(ctx context.Context, subjects []string) (map[string]u
 	seqs := map[string]uint64{}
 	keys := make([]map[string]types.AttributeValue, 0, len(subjects))
 	for _, s := range dedupe(subjects) {
-		keys = append(keys, key(seqPrefix+s, skSeq))
+		keys = append(keys, ddb.Key(seqPrefix+s, skSeq))
 	}
 	if len(keys) == 0 {
 		return seqs, nil

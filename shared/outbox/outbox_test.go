@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
+	"github.com/citycode/citycode/shared/ddb"
 	"github.com/citycode/citycode/shared/dynamotest"
 )
 
@@ -69,7 +70,7 @@ func recordAt(t *testing.T, o *Outbox, when time.Time, events ...Event) []Envelo
 
 func getItem(t *testing.T, o *Outbox, pk, sk string) map[string]types.AttributeValue {
 	t.Helper()
-	out, err := o.db.GetItem(t.Context(), &dynamodb.GetItemInput{TableName: aws.String(o.table), Key: key(pk, sk), ConsistentRead: aws.Bool(true)})
+	out, err := o.db.GetItem(t.Context(), &dynamodb.GetItemInput{TableName: aws.String(o.table), Key: ddb.Key(pk, sk), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +214,7 @@ func TestRefusedChangeWritesNoEvent(t *testing.T) {
 	o := newTestOutbox(t)
 	// The caller's own write: a condition that fails.
 	mine := []types.TransactWriteItem{{ConditionCheck: &types.ConditionCheck{
-		TableName: aws.String(o.table), Key: key("NOPE", "NOPE"), ConditionExpression: aws.String("attribute_exists(pk)"),
+		TableName: aws.String(o.table), Key: ddb.Key("NOPE", "NOPE"), ConditionExpression: aws.String("attribute_exists(pk)"),
 	}}}
 	err := o.Transact(t.Context(), mine, Event{Type: "city.test.v1", Source: "/test", Subject: "hdr_refused", Data: 1})
 	var tce *types.TransactionCanceledException

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/citycode/citycode/shared/ddb"
 )
 
 // Position is a place in the outbox's order, the order in which events
@@ -54,7 +56,7 @@ func (p Position) valid() bool {
 // (never written, or deleted after retention).
 func (o *Outbox) After(ctx context.Context, id string) (Position, error) {
 	out, err := o.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(o.table), Key: key(eventPrefix+id, skEvent), ConsistentRead: aws.Bool(true),
+		TableName: aws.String(o.table), Key: ddb.Key(eventPrefix+id, skEvent), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		return "", fmt.Errorf("outbox: read event index: %w", err)
@@ -167,7 +169,7 @@ func (o *Outbox) openDay(ctx context.Context, day, lower string, page int) ([]*s
 			ProjectionExpression:     aws.String("sk, #event"),
 			ExpressionAttributeNames: map[string]string{"#event": "event"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":pk": str(shardKey(day, i)), ":after": str(lower),
+				":pk": ddb.S(shardKey(day, i)), ":after": ddb.S(lower),
 			},
 			ConsistentRead: aws.Bool(true),
 			Limit:          aws.Int32(int32(page)),
